@@ -1,0 +1,116 @@
+"""Mini-batches of Fashion-MNIST for the chapters, as the book's
+`load_data_fashion_mnist(batch_size, resize=None)` (D2L section 3.5) serves them.
+
+The whole data set sits in memory as uint8 (55 MB). Each batch is gathered with
+one NumPy index, copied to the training context, scaled to [0, 1] and, when
+asked, resized there as a whole batch by bilinear interpolation -- not image by
+image in Python, which starves the network at 224x224.
+"""
+import math
+
+import mxnet as mx
+import numpy as np
+from mxnet import nd
+
+from .fashion_mnist import MIRRORS, load_arrays
+
+
+class ImageBatches:
+    """Iterate over (X, y) mini-batches of uint8 images held in memory.
+
+    X is float32 of shape (batch, 1, H, W) in [0, 1] on `ctx`, resized to
+    `resize` x `resize` when given; y is float32 of shape (batch,) on `ctx`.
+    The last batch keeps what is left over, as the book's DataLoader does.
+    """
+
+    def __init__(self, images, labels, batch_size, shuffle=False, resize=None,
+                 ctx=None, seed=None):
+        if len(images) != len(labels):
+            raise ValueError(f'{len(images)} images but {len(labels)} labels')
+        self.images, self.labels = images, labels
+        self.batch_size = _positive_int(batch_size, 'batch_size')
+        self.resize = None if resize is None else _positive_int(resize, 'resize')
+        self.shuffle = shuffle
+        self.ctx = ctx or mx.cpu()
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    @property
+    def num_examples(self):
+        return len(self.labels)
+
+    def __iter__(self):
+        order = (self._rng.permutation(len(self.labels)) if self.shuffle
+                 else np.arange(len(self.labels)))
+        for start in range(0, len(order), self.batch_size):
+            index = np.sort(order[start:start + self.batch_size])
+            yield self._batch(index)
+
+    def _batch(self, index):
+        raw = nd.array(self.images[index], ctx=self.ctx, dtype='uint8')
+        X = raw.astype('float32').expand_dims(axis=1) / 255
+        if self.resize is not None and self.resize != X.shape[-1]:
+            X = nd.contrib.BilinearResize2D(X, height=self.resize, width=self.resize,
+                                            align_corners=False)
+        y = nd.array(self.labels[index], ctx=self.ctx, dtype='float32')
+        return X, y
+
+
+def balanced_subset(labels, size, seed=0):
+    """Indices of `size` examples with the classes as equal as they can be.
+
+    Each class gives `size // num_classes` examples (the first `size % num_classes`
+    classes one more), drawn at random with `seed`; the indices come sorted.
+    """
+    classes = np.unique(labels)
+    size = _positive_int(size, 'subset size')
+    counts = np.bincount(labels)[classes]
+    per_class = np.full(len(classes), size // len(classes))
+    per_class[:size % len(classes)] += 1
+    if size > len(labels) or np.any(per_class > counts):
+        raise ValueError(f'a class-balanced subset of {size} needs up to {per_class.max()} '
+                         f'examples per class; the smallest class has {counts.min()} '
+                         f'(there are {len(labels)} in all)')
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(labels == c), n, replace=False)
+             for c, n in zip(classes, per_class)]
+    return np.sort(np.concatenate(picks))
+
+
+def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
+                            num_test=None, ctx=None, seed=0, download=True,
+                            mirrors=MIRRORS):
+    """Return (train_iter, test_iter) over Fashion-MNIST (D2L section 3.5).
+
+    Parameters
+    ----------
+    batch_size : int
+    resize : int, optional
+        Side length to resize the 28x28 images to, batch-wise on `ctx`.
+    root : str, optional
+        Directory holding the four .gz files (see `d2lnets.fashion_mnist`).
+    num_train, num_test : int, optional
+        Class-balanced subsets of these sizes, for quick runs.
+    ctx : mx.Context, optional
+        Where batches are built and resized; the training context.
+    seed : int
+        Seeds the subsets and the training shuffle.
+    """
+    arrays = load_arrays(root=root, download=download, mirrors=mirrors)
+    iters = []
+    for split, size, shuffle in (('train', num_train, True), ('test', num_test, False)):
+        images, labels = arrays[split]
+        if size is not None:
+            index = balanced_subset(labels, size, seed)
+            images, labels = images[index], labels[index]
+        iters.append(ImageBatches(images, labels, batch_size, shuffle=shuffle,
+                                  resize=resize, ctx=ctx, seed=seed))
+    return tuple(iters)
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    return int(value)

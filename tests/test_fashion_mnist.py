@@ -1,0 +1,161 @@
+"""Where Fashion-MNIST is looked for, what is refused, and what is downloaded.
+
+Generated stand-ins (with their own checksum table) test the search order and
+the downloads from a web server on loopback; the real files test the real table.
+"""
+import functools
+import http.server
+import os
+import shutil
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from d2lnets import fashion_mnist as fm
+from d2lnets.idx import payload_sha256, read_gzip_bytes, write_idx
+
+
+def write_stand_in(directory, marker):
+    """Four small IDX files whose first training label is `marker`."""
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(marker)
+    arrays = {
+        ('train', 'images'): rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        ('train', 'labels'): np.array([marker] + [i % 10 for i in range(19)], dtype=np.uint8),
+        ('test', 'images'): rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        ('test', 'labels'): np.arange(10, dtype=np.uint8),
+    }
+    for key, (name, _) in fm.FILES.items():
+        write_idx(os.path.join(directory, name), arrays[key])
+    return directory
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """Empty search places, and a checksum table that trusts marker 7's files."""
+    trusted = write_stand_in(tmp_path / 'trusted', 7)
+    table = {key: (name, payload_sha256(read_gzip_bytes(os.path.join(trusted, name))))
+             for key, (name, _) in fm.FILES.items()}
+    monkeypatch.setattr(fm, 'FILES', table)
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'mxnet-home'))
+    monkeypatch.delenv(fm.ENV_VAR, raising=False)
+    monkeypatch.setattr(fm, 'DEBIAN_DIR', str(tmp_path / 'debian'))
+    cache = tmp_path / 'mxnet-home' / 'datasets' / 'fashion-mnist'
+    return dict(trusted=trusted, cache=cache, debian=tmp_path / 'debian',
+                env=tmp_path / 'env', root=tmp_path / 'root')
+
+
+def first_label(arrays):
+    return int(arrays['train'][1][0])
+
+
+def test_search_order(places, monkeypatch):
+    assert fm.search_dirs() == [str(places['cache']), str(places['debian'])]
+    for name in ('root', 'env', 'cache', 'debian'):
+        shutil.copytree(places['trusted'], places[name])
+    monkeypatch.setenv(fm.ENV_VAR, str(places['env']))
+    assert fm.search_dirs(str(places['root'])) == [
+        str(places['root']), str(places['cache']), str(places['debian'])]
+    assert fm.search_dirs() == [str(places['env']), str(places['cache']), str(places['debian'])]
+    read = []
+    real_read = fm._read_verified
+    monkeypatch.setattr(fm, '_read_verified',
+                        lambda directory, stamp: read.append(directory) or real_read(directory, stamp))
+    # Each place wins while its files pass; one whose file changed is skipped.
+    for winner in ('env', 'cache', 'debian'):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            assert first_label(fm.load_arrays(download=False)) == 7
+        assert read[-1] == str(places[winner])
+        labels_file = places[winner] / fm.FILES[('train', 'labels')][0]
+        write_idx(labels_file, np.full(20, 3, dtype=np.uint8))  # other data: bad checksum
+    with pytest.warns(UserWarning, match='checksum mismatch'), \
+            pytest.raises(fm.DataNotFoundError, match='checksum mismatch'):
+        fm.load_arrays(download=False)
+
+
+def test_explicit_root_comes_before_everything(places, monkeypatch):
+    shutil.copytree(places['trusted'], places['root'])
+    write_stand_in(places['env'], 2)
+    monkeypatch.setenv(fm.ENV_VAR, str(places['env']))
+    assert first_label(fm.load_arrays(root=str(places['root']), download=False)) == 7
+
+
+def test_corrupt_file_is_skipped_with_a_warning(places):
+    shutil.copytree(places['trusted'], places['cache'])
+    shutil.copytree(places['trusted'], places['debian'])
+    path = places['cache'] / fm.FILES[('test', 'images')][0]
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.warns(UserWarning, match='not a whole gzip file'):
+        arrays = fm.load_arrays(download=False)
+    assert arrays['test'][0].shape == (10, 28, 28)
+
+
+def test_offline_with_nothing_found_says_where_and_how(places):
+    with pytest.raises(fm.DataNotFoundError) as info:
+        fm.load_arrays(mirrors=('http://127.0.0.1:9/',))
+    message = str(info.value)
+    assert '\n' not in message
+    assert str(places['cache']) in message and str(places['debian']) in message
+    assert 'apt-get install dataset-fashion-mnist' in message
+    assert 'download into' in message
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror_server(tmp_path):
+    """A web server on loopback serving tmp_path; yields its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/'
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_tries_mirrors_until_one_serves_whole_files(places, mirror_server, tmp_path):
+    bad = tmp_path / 'bad-mirror'
+    shutil.copytree(places['trusted'], bad)
+    for name, _ in fm.FILES.values():
+        (bad / name).write_bytes((bad / name).read_bytes()[:-10])
+    shutil.copytree(places['trusted'], tmp_path / 'good-mirror')
+    mirrors = (mirror_server + 'missing/', mirror_server + 'bad-mirror/',
+               mirror_server + 'good-mirror/')
+    arrays = fm.load_arrays(mirrors=mirrors)
+    assert first_label(arrays) == 7
+    assert sorted(os.listdir(places['cache'])) == sorted(n for n, _ in fm.FILES.values())
+
+
+def test_corrupt_cache_is_downloaded_again(places, mirror_server, tmp_path):
+    shutil.copytree(places['trusted'], places['cache'])
+    target = places['cache'] / fm.FILES[('train', 'images')][0]
+    target.write_bytes(b'garbage')
+    shutil.copytree(places['trusted'], tmp_path / 'good-mirror')
+    with pytest.warns(UserWarning, match='skipping'):
+        arrays = fm.load_arrays(mirrors=(mirror_server + 'good-mirror/',))
+    assert arrays['train'][0].shape == (20, 28, 28)
+    assert target.read_bytes() == (places['trusted'] / target.name).read_bytes()
+
+
+def test_download_into_explicit_root(places, mirror_server, tmp_path):
+    shutil.copytree(places['trusted'], tmp_path / 'good-mirror')
+    fm.load_arrays(root=str(places['root']), mirrors=(mirror_server + 'good-mirror/',))
+    assert len(os.listdir(places['root'])) == 4
+    assert not places['cache'].exists()
+
+
+def test_real_files_pass_the_real_checksums():
+    arrays = fm.load_arrays(download=False)
+    (train_x, train_y), (test_x, test_y) = arrays['train'], arrays['test']
+    assert train_x.shape == (60000, 28, 28) and train_x.dtype == np.uint8
+    assert test_x.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(np.bincount(train_y), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(test_y), [1000] * 10)
+    assert fm.get_fashion_mnist_labels(train_y[:3]) == ['ankle boot', 't-shirt', 't-shirt']
