@@ -1,0 +1,75 @@
+"""See a network layer by layer: output shapes and parameter counts.
+
+`print_layer_shapes` is the book's loop (D2L section 7.1)::
+
+    for blk in net:
+        X = blk(X)
+        print(blk.name, 'output shape:\\t', X.shape)
+
+done by MXNet's symbolic shape inference instead of a forward pass, so it needs
+no initialised parameters, allocates nothing (VGG-19 has 144 million), and
+reads the same for a hybridized net as for an imperative one.
+"""
+from collections import namedtuple
+
+import mxnet as mx
+import numpy as np
+
+LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
+
+
+def _infer(block, input_shape):
+    """Output shape and {parameter name: shape} of `block` on `input_shape`."""
+    data = mx.sym.var('data')
+    out = block(data)
+    arg_shapes, out_shapes, aux_shapes = out.infer_shape(data=tuple(input_shape))
+    if out_shapes is None or not out_shapes or out_shapes[0] is None:
+        raise ValueError(f'{block.name}: cannot infer the output shape on input {input_shape}')
+    shapes = dict(zip(out.list_arguments(), arg_shapes))
+    shapes.update(zip(out.list_auxiliary_states(), aux_shapes))
+    shapes.pop('data')
+    return tuple(out_shapes[0]), shapes
+
+
+def _count(shapes, names):
+    return sum(int(np.prod(shapes[n])) for n in names)
+
+
+def layer_table(net, input_shape):
+    """One `LayerInfo` per child of `net` on an input of `input_shape` (with batch).
+
+    `params` counts every parameter, moving statistics included; `trainable_params`
+    only those with gradients.
+    """
+    blocks = list(net) if isinstance(net, (mx.gluon.nn.HybridSequential,
+                                           mx.gluon.nn.Sequential)) else [net]
+    rows, shape = [], tuple(input_shape)
+    for blk in blocks:
+        try:
+            shape, param_shapes = _infer(blk, shape)
+        except mx.base.MXNetError as err:
+            first_line = str(err).strip().splitlines()[0]
+            raise ValueError(f'{blk.name} does not accept input of shape {shape}: '
+                             f'{first_line}') from None
+        trainable = [p.name for p in blk.collect_params().values()
+                     if p.grad_req != 'null' and p.name in param_shapes]
+        rows.append(LayerInfo(blk.name, shape, _count(param_shapes, param_shapes),
+                              _count(param_shapes, trainable)))
+    return rows
+
+
+def count_parameters(net, input_shape, trainable_only=False):
+    """Total parameters of `net` on an input of `input_shape` (with batch)."""
+    rows = layer_table(net, input_shape)
+    return sum(r.trainable_params if trainable_only else r.params for r in rows)
+
+
+def print_layer_shapes(net, input_shape, file=None):
+    """Print the book's per-layer shape table, with parameters per layer and in total."""
+    rows = layer_table(net, input_shape)
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        print(f'{r.name:<{width}} output shape:\t {r.output_shape}\tparams: {r.params:,}',
+              file=file)
+    print(f'{"total":<{width}} parameters:\t {sum(r.params for r in rows):,}', file=file)
+    return rows
