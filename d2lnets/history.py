@@ -1,0 +1,52 @@
+"""The per-epoch record of a training run, saved and loaded as JSON."""
+import json
+import os
+import tempfile
+
+FIELDS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time', 'examples_per_sec')
+
+
+class History:
+    """Per-epoch metrics (`FIELDS`) plus free-form run metadata."""
+
+    def __init__(self, epochs=None, meta=None):
+        self.epochs = list(epochs or [])
+        self.meta = dict(meta or {})
+
+    def append(self, **record):
+        missing = set(FIELDS) - set(record)
+        if missing:
+            raise ValueError(f'history record lacks {sorted(missing)}')
+        self.epochs.append(record)
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def column(self, field):
+        return [record[field] for record in self.epochs]
+
+    def to_dict(self):
+        return {'meta': self.meta, 'epochs': self.epochs}
+
+    def save(self, path):
+        """Write JSON atomically, so an interrupted write never leaves half a file."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + '\n')
+
+    @classmethod
+    def load(cls, path):
+        with open(path) as f:
+            data = json.load(f)
+        return cls(data['epochs'], data.get('meta'))
+
+
+def atomic_write_text(path, text):
+    """Write `text` to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
