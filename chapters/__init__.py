@@ -1,0 +1,1 @@
+"""One runnable module per chapter of the book: `python -m chapters.<name> --help`."""

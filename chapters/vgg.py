@@ -1,0 +1,46 @@
+"""Networks Using Blocks (VGG): D2L section 7.2, 5.7 in the first MXNet edition.
+
+Prints the per-layer output shapes of VGG-11 on a 1x1x224x224 input, as the
+book does, then trains VGG-11 narrowed by --ratio on Fashion-MNIST with the
+book's setting: lr 0.05, batch 128, images resized to 224, 5 epochs, Xavier
+initialisation, SGD.
+
+    python -m chapters.vgg --ratio 4
+"""
+from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_int, run_chapter_main,
+                         train_chapter)
+from d2lnets.inspection import print_layer_shapes
+from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
+
+BOOK = dict(ratio=4, fc_units=4096, lr=0.05, batch_size=128, resize=224, epochs=5)
+QUICK = dict(ratio=8, fc_units=512, resize=32, epochs=5)
+MIN_RESIZE = 32  # five 2x2 poolings halve 32 pixels down to 1
+
+
+def main(argv=None):
+    parser = chapter_parser('vgg', __doc__.split('\n\n')[0], BOOK, QUICK)
+    model = parser.add_argument_group('model')
+    model.add_argument('--ratio', type=positive_int,
+                       help=f'divide every block\'s channels by this (book: {BOOK["ratio"]}); '
+                            f'must divide 64')
+    model.add_argument('--fc-units', type=positive_int,
+                       help=f'width of the two hidden fully-connected layers '
+                            f'(book: {BOOK["fc_units"]})')
+    args = parse_chapter_args(parser, argv)
+    if 64 % args.ratio:
+        parser.error(f'--ratio {args.ratio} does not divide 64; use 1, 2, 4, 8, 16, 32 or 64')
+    if args.resize < MIN_RESIZE:
+        parser.error(f'--resize {args.resize} is below {MIN_RESIZE}: VGG\'s five poolings '
+                     f'need at least {MIN_RESIZE} pixels')
+
+    conv_arch = CONV_ARCHS['A']
+    print_layer_shapes(vgg(conv_arch), (1, 1, 224, 224))
+
+    small_conv_arch = narrow(conv_arch, args.ratio)
+    net = vgg(small_conv_arch, fc_units=args.fc_units)
+    train_chapter(net, args, title=f'VGG-11, channels / {args.ratio}, {args.fc_units} FC units, '
+                                   f'{args.resize}x{args.resize}')
+
+
+if __name__ == '__main__':
+    run_chapter_main(main, 'python -m chapters.vgg')

@@ -1,0 +1,183 @@
+"""The command line every chapter shares.
+
+A chapter declares its book defaults and its quick preset; the parser fills in
+whatever option the user did not give (from the preset under --quick, else the
+book), checks the context and the output directory, and answers bad input
+with one line and exit code 2. `run_chapter_main` turns the errors a run can
+meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
+one line each, leaving every finished epoch in the checkpoint.
+"""
+import argparse
+import os
+import sys
+
+import mxnet as mx
+from mxnet import gluon, init
+
+from .checkpoint import Checkpoint, CheckpointError
+from .data import load_data_fashion_mnist
+from .fashion_mnist import DataNotFoundError
+from .plotting import save_history_plot
+from .train import TrainingDiverged, train_ch5
+
+
+class ChapterParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: `prog: error: message`."""
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{value} is not positive')
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'{value} is not positive')
+    return value
+
+
+def _describe(settings):
+    return ', '.join(f'{k.replace("_", "-")} {v}' for k, v in settings.items())
+
+
+def chapter_parser(chapter, description, book, quick):
+    """A parser for `python -m chapters.<chapter>`.
+
+    `book` maps option names (dest form) to the book's defaults; `quick` maps
+    some of them to the quick preset. Options the chapter adds itself with
+    `default=None` and a key in `book` are filled in the same way.
+    """
+    parser = ChapterParser(prog=f'python -m chapters.{chapter}', description=description)
+    parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick))
+    train = parser.add_argument_group('training (default: the book\'s setting)')
+    train.add_argument('--epochs', type=positive_int,
+                       help=f'number of epochs (book: {book["epochs"]})')
+    train.add_argument('--lr', type=positive_float,
+                       help=f'learning rate of SGD (book: {book["lr"]})')
+    train.add_argument('--batch-size', type=positive_int,
+                       help=f'mini-batch size (book: {book["batch_size"]})')
+    train.add_argument('--resize', type=positive_int,
+                       help=f'side the 28x28 images are resized to (book: {book["resize"]})')
+    train.add_argument('--num-train', type=positive_int,
+                       help='train on a class-balanced subset of this many examples')
+    train.add_argument('--num-test', type=positive_int,
+                       help='test on a class-balanced subset of this many examples')
+    train.add_argument('--quick', action='store_true',
+                       help=f'quick preset: {_describe(quick)}; options given explicitly win')
+    run = parser.add_argument_group('run')
+    run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N' (default: d2l.try_gpu())")
+    run.add_argument('--data-root', help='directory holding the four Fashion-MNIST .gz files '
+                                         '(default: search, then download)')
+    run.add_argument('--out', default=os.path.join('runs', chapter),
+                     help='directory for history.json, curves.png and checkpoint/ '
+                          '(default: %(default)s)')
+    run.add_argument('--resume', action='store_true',
+                     help='continue the run checkpointed in OUT/checkpoint')
+    run.add_argument('--seed', type=int, default=0, help='seeds initialisation, subsets and '
+                                                         'shuffling (default: %(default)s)')
+    return parser
+
+
+def parse_chapter_args(parser, argv=None):
+    """Parse, fill in book or quick defaults, resolve the context, check OUT."""
+    args = parser.parse_args(argv)
+    for key, value in args.book_defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, args.quick_preset.get(key, value) if args.quick else value)
+    try:
+        args.ctx = resolve_context(args.ctx)
+        _check_writable(args.out)
+    except ValueError as err:
+        parser.error(str(err))
+    return args
+
+
+def resolve_context(spec):
+    """`None` -> d2l.try_gpu(); 'cpu'; 'gpu' or 'gpu:N' -> that GPU, if there is one."""
+    if spec is None:
+        from d2l import mxnet as d2l  # imported here: it takes seconds
+        return d2l.try_gpu()
+    kind, _, index = spec.partition(':')
+    if kind not in ('cpu', 'gpu') or (index and not index.isdigit()):
+        raise ValueError(f"--ctx {spec!r}: use 'cpu', 'gpu' or 'gpu:N'")
+    if kind == 'cpu':
+        return mx.cpu()
+    index = int(index or 0)
+    available = mx.context.num_gpus()
+    if index >= available:
+        found = f'{available} GPU(s) found' if available else 'no GPU found'
+        raise ValueError(f'--ctx {spec}: {found} (this MXNet build or machine has none); '
+                         f'use --ctx cpu')
+    return mx.gpu(index)
+
+
+def _check_writable(directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, '.write-test')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(f'cannot write to --out {directory} ({err.strerror}); '
+                         f'pass --out with a writable directory') from None
+
+
+def train_chapter(net, args, title, log=print):
+    """The book's experiment: Fashion-MNIST, Xavier initialisation, SGD, train_ch5.
+
+    Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
+    OUT/checkpoint.previous unless --resume continues it), then writes
+    OUT/history.json and OUT/curves.png.
+    """
+    train_iter, test_iter = load_data_fashion_mnist(
+        args.batch_size, resize=args.resize, root=args.data_root, num_train=args.num_train,
+        num_test=args.num_test, ctx=args.ctx, seed=args.seed)
+    mx.random.seed(args.seed)
+    net.initialize(init.Xavier(), ctx=args.ctx)
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})
+    checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'))
+    if not args.resume and checkpoint.exists():
+        previous = checkpoint.directory + '.previous'
+        log(f'keeping the earlier checkpoint as {previous}')
+        _replace_dir(checkpoint.directory, previous)
+    history = train_ch5(net, train_iter, test_iter, args.batch_size, trainer, args.ctx,
+                        args.epochs, checkpoint=checkpoint, resume=args.resume, log=log)
+    history.meta.update(title=title, resize=args.resize, num_train=train_iter.num_examples,
+                        num_test=test_iter.num_examples, seed=args.seed)
+    history.save(os.path.join(args.out, 'history.json'))
+    save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
+    log(f'wrote {os.path.join(args.out, "history.json")} and '
+        f'{os.path.join(args.out, "curves.png")}')
+    return history
+
+
+def _replace_dir(source, target):
+    if os.path.isdir(target):
+        for name in os.listdir(target):
+            os.remove(os.path.join(target, name))
+        os.rmdir(target)
+    os.replace(source, target)
+
+
+def run_chapter_main(main, prog):
+    """Run `main()`, turning a run's foreseeable failures into one line each."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(f'{prog}: interrupted; finished epochs are in the checkpoint: '
+                 f'add --resume to continue')
+    except (DataNotFoundError, TrainingDiverged, CheckpointError) as err:
+        sys.exit(f'{prog}: error: {err}')
