@@ -13,7 +13,7 @@ from d2lnets.inspection import print_layer_shapes
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
 
 BOOK = dict(ratio=4, fc_units=4096, lr=0.05, batch_size=128, resize=224, epochs=5)
-QUICK = dict(ratio=8, fc_units=512, resize=32, epochs=5)
+QUICK = dict(ratio=8, fc_units=512, resize=32, epochs=10)
 MIN_RESIZE = 32  # five 2x2 poolings halve 32 pixels down to 1
 
 

@@ -5,6 +5,10 @@ Modules: `models` (the architectures and their registry), `data` (Fashion-MNIST
 batches), `train` (`train_ch5`), `inspection` (per-layer shapes, parameter
 counts), `plotting`, `checkpoint`, `history`, `cli` (what chapters share).
 """
+from ._threads import use_all_cores
+
+use_all_cores()
+
 try:
     import mxnet  # noqa: F401  (checked first: every module needs it)
 except ImportError as err:

@@ -1,0 +1,27 @@
+"""d2lnets gives MXNet every usable core unless told otherwise."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROBE = 'import d2lnets, os; print(os.environ["OMP_NUM_THREADS"])'
+
+
+def omp_threads_seen(env_update, code=PROBE):
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    env.update(env_update)
+    return subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_all_usable_cores_by_default():
+    assert omp_threads_seen({}) == str(len(os.sched_getaffinity(0)))
+
+
+def test_the_users_setting_wins():
+    assert omp_threads_seen({'OMP_NUM_THREADS': '1'}) == '1'
+
+
+def test_nothing_changes_once_mxnet_is_loaded():
+    code = 'import mxnet, d2lnets, os; print(os.environ.get("OMP_NUM_THREADS", "unset"))'
+    assert omp_threads_seen({}, code) == 'unset'
