@@ -9,6 +9,7 @@ one line each, leaving every finished epoch in the checkpoint.
 """
 import argparse
 import os
+import shutil
 import sys
 
 import mxnet as mx
@@ -165,10 +166,7 @@ def train_chapter(net, args, title, log=print):
 
 
 def _replace_dir(source, target):
-    if os.path.isdir(target):
-        for name in os.listdir(target):
-            os.remove(os.path.join(target, name))
-        os.rmdir(target)
+    shutil.rmtree(target, ignore_errors=True)
     os.replace(source, target)
 
 

@@ -67,6 +67,8 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     TrainingDiverged
         When the loss becomes NaN or infinite; the message names the learning rate.
     """
+    if resume and checkpoint is None:
+        raise ValueError('resume=True needs the checkpoint to resume from')
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
     history = History(meta={'lr': trainer.learning_rate, 'batch_size': batch_size,

@@ -144,6 +144,8 @@ def test_a_checkpoint_of_another_network_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match='does not fit this network'):
         train_ch5(other, data, data, 8, trainer, CTX, 2, checkpoint=checkpoint, resume=True,
                   log=lambda line: None)
+    with pytest.raises(ValueError, match='needs the checkpoint'):
+        train_ch5(other, data, data, 8, trainer, CTX, 2, resume=True, log=lambda line: None)
     with pytest.raises(CheckpointError, match='no checkpoint to resume'):
         Checkpoint(str(tmp_path / 'none')).restore(other, trainer, CTX)
 
