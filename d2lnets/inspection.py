@@ -35,14 +35,21 @@ def _count(shapes, names):
     return sum(int(np.prod(shapes[n])) for n in names)
 
 
+def _runs_children_in_order(net):
+    """A (Hybrid)Sequential whose forward is still the sequential one: not, say,
+    HybridConcurrent, which subclasses it to run its children side by side."""
+    hybrid, plain = mx.gluon.nn.HybridSequential, mx.gluon.nn.Sequential
+    return ((isinstance(net, hybrid) and type(net).hybrid_forward is hybrid.hybrid_forward)
+            or (isinstance(net, plain) and type(net).forward is plain.forward))
+
+
 def layer_table(net, input_shape):
     """One `LayerInfo` per child of `net` on an input of `input_shape` (with batch).
 
     `params` counts every parameter, moving statistics included; `trainable_params`
     only those with gradients.
     """
-    blocks = list(net) if isinstance(net, (mx.gluon.nn.HybridSequential,
-                                           mx.gluon.nn.Sequential)) else [net]
+    blocks = list(net) if _runs_children_in_order(net) else [net]
     rows, shape = [], tuple(input_shape)
     for blk in blocks:
         try:
