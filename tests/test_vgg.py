@@ -5,7 +5,7 @@ import pytest
 from mxnet import autograd, init, nd
 
 from d2lnets.inspection import count_parameters, layer_table
-from d2lnets.models import get_model
+from d2lnets.models import get_model, list_models, model_input_shape
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block, vgg_paper
 
 IMAGENET = (1, 3, 224, 224)
@@ -106,3 +106,22 @@ def test_gradients_reach_the_input():
         net(X)[:, 3].sum().backward()
     assert np.abs(X.grad.asnumpy()).sum() > 0
     assert np.isfinite(X.grad.asnumpy()).all()
+
+
+@pytest.mark.parametrize('name', [n for n in list_models() if n.startswith('vgg')])
+def test_every_vgg_on_a_small_input(name):
+    """Output shape, finite values, hybridized equal to imperative and gradients
+    reaching the input, at 32x32 with narrow dense layers (the convolutions are
+    those of the full network)."""
+    mx.random.seed(0)
+    net = get_model(name, num_classes=7, fc_units=32)
+    net.initialize(init.Xavier())
+    X = nd.random.uniform(shape=(2, model_input_shape(name)[0], 32, 32))
+    imperative = net(X).asnumpy()
+    assert imperative.shape == (2, 7) and np.isfinite(imperative).all()
+    net.hybridize(static_alloc=True, static_shape=True)
+    np.testing.assert_allclose(net(X).asnumpy(), imperative, rtol=1e-4, atol=1e-5)
+    X.attach_grad()
+    with autograd.record():
+        net(X)[:, 1].sum().backward()
+    assert np.abs(X.grad.asnumpy()).sum() > 0

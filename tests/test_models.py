@@ -1,0 +1,109 @@
+"""Every architecture: published parameter counts, MXNet's model zoo, the
+book's shape tables, and the behaviour of every registered model."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, init, nd
+
+from d2lnets.inspection import count_parameters, layer_table
+from d2lnets.models import get_model, list_models, model_input_shape
+from d2lnets.models.googlenet import Inception
+from d2lnets.models.squeezenet import squeezenet
+
+# Learnable parameters published for the ImageNet models (torchvision's model
+# cards; MXNet's model zoo agrees where ZOO below names its model).
+PUBLISHED = {
+    'alexnet_imagenet': 61_100_840,
+    'resnet18': 11_689_512, 'resnet34': 21_797_672, 'resnet50': 25_557_032,
+    'resnet101': 44_549_160, 'resnet152': 60_192_808,
+    'densenet121': 7_978_856, 'densenet161': 28_681_000, 'densenet169': 14_149_480,
+    'densenet201': 20_013_928,
+    'squeezenet1_0': 1_248_424, 'squeezenet1_1': 1_235_496,
+}
+# MXNet's model zoo builds these to the parameter, moving statistics included.
+# (Its ResNet-50/101/152 v1 carry biases in the first 1x1 convolutions, which
+# the paper's and torchvision's figures above do not.)
+ZOO = {'alexnet_imagenet': 'alexnet', 'resnet18': 'resnet18_v1', 'resnet34': 'resnet34_v1',
+       'densenet121': 'densenet121', 'densenet161': 'densenet161',
+       'densenet169': 'densenet169', 'densenet201': 'densenet201',
+       'squeezenet1_0': 'squeezenet1_0', 'squeezenet1_1': 'squeezenet1_1'}
+
+# The book's per-layer output shapes (first MXNet edition), one example.
+BOOK_SHAPES = {
+    'lenet_first_edition': [(6, 24, 24), (6, 12, 12), (16, 8, 8), (16, 4, 4), (120,), (84,),
+                            (10,)],
+    'lenet': [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120,), (84,), (10,)],
+    'alexnet_book': [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12),
+                     (384, 12, 12), (256, 12, 12), (256, 5, 5), (4096,), (4096,), (4096,),
+                     (4096,), (10,)],
+    'nin': [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12),
+            (384, 5, 5), (384, 5, 5), (10, 5, 5), (10, 1, 1), (10,)],
+    'googlenet': [(64, 24, 24), (192, 12, 12), (480, 6, 6), (832, 3, 3), (1024, 1, 1), (10,)],
+    'resnet18_book': [(64, 48, 48), (64, 48, 48), (64, 48, 48), (64, 24, 24), (64, 24, 24),
+                      (128, 12, 12), (256, 6, 6), (512, 3, 3), (512, 1, 1), (10,)],
+    'densenet_book': [(64, 48, 48), (64, 48, 48), (64, 48, 48), (64, 24, 24), (192, 24, 24),
+                      (96, 12, 12), (224, 12, 12), (112, 6, 6), (240, 6, 6), (120, 3, 3),
+                      (248, 3, 3), (248, 3, 3), (248, 3, 3), (248, 1, 1), (10,)],
+}
+
+
+def one(name):
+    return (1,) + model_input_shape(name)
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHED))
+def test_published_parameter_counts(name):
+    assert count_parameters(get_model(name), one(name), trainable_only=True) == PUBLISHED[name]
+
+
+@pytest.mark.parametrize('name', sorted(ZOO))
+def test_equal_to_mxnet_model_zoo(name):
+    zoo = getattr(mx.gluon.model_zoo.vision, ZOO[name])()
+    assert count_parameters(get_model(name), one(name)) == count_parameters(zoo, one(name))
+
+
+@pytest.mark.parametrize('name', sorted(BOOK_SHAPES))
+def test_book_shape_tables(name):
+    shapes = [r.output_shape[1:] for r in layer_table(get_model(name), one(name))]
+    assert shapes == BOOK_SHAPES[name]
+
+
+def test_inception_output_channels():
+    block = Inception(64, (96, 128), (16, 32), 32)
+    assert layer_table(block, (2, 192, 28, 28))[0].output_shape == (2, 256, 28, 28)
+
+
+def test_googlenet_on_cifar10_images():
+    net = get_model('googlenet_cifar10')
+    assert layer_table(net, (8, 3, 32, 32))[-1].output_shape == (8, 10)
+    assert layer_table(net, (8, 3, 96, 96))[-1].output_shape == (8, 10)
+
+
+def test_squeezenet_bypasses():
+    """Simple bypass adds no parameters; complex adds 1x1 convolutions around
+    Fire 2, 4, 6 and 8: (96->128) + (128->256) + (256->384) + (384->512), with biases."""
+    shape = (1, 3, 224, 224)
+    plain = count_parameters(squeezenet('1.0'), shape)
+    assert count_parameters(squeezenet('1.0', 'simple'), shape) == plain
+    extra = 96 * 128 + 128 + 128 * 256 + 256 + 256 * 384 + 384 + 384 * 512 + 512
+    assert count_parameters(squeezenet('1.0', 'complex'), shape) == plain + extra
+    with pytest.raises(ValueError, match="unknown bypass 'partial'"):
+        squeezenet('1.0', 'partial')
+
+
+@pytest.mark.parametrize('name', [n for n in list_models() if not n.startswith('vgg')])
+def test_every_model(name):
+    """Output shape, finite values, hybridized equal to imperative, gradients reach the input."""
+    mx.random.seed(0)
+    net = get_model(name, num_classes=7)
+    net.initialize(init.Xavier())
+    X = nd.random.uniform(shape=(2,) + model_input_shape(name))
+    imperative = net(X).asnumpy()
+    assert imperative.shape == (2, 7)
+    assert np.isfinite(imperative).all()
+    net.hybridize(static_alloc=True, static_shape=True)
+    np.testing.assert_allclose(net(X).asnumpy(), imperative, rtol=1e-4, atol=1e-5)
+    X.attach_grad()
+    with autograd.record():
+        net(X)[:, 1].sum().backward()
+    assert np.abs(X.grad.asnumpy()).sum() > 0 and np.isfinite(X.grad.asnumpy()).all()
