@@ -52,6 +52,9 @@ def layer_table(net, input_shape):
     blocks = list(net) if _runs_children_in_order(net) else [net]
     rows, shape = [], tuple(input_shape)
     for blk in blocks:
+        if not isinstance(blk, mx.gluon.HybridBlock):
+            raise ValueError(f'{blk.name} is an imperative Block, whose shapes cannot be '
+                             f'inferred symbolically; run the net on an input instead')
         try:
             shape, param_shapes = _infer(blk, shape)
         except mx.base.MXNetError as err:

@@ -17,26 +17,26 @@ EDITIONS = {
 
 
 def lenet_layers(edition='later', num_classes=10, norm=None):
-    """The layers of LeNet, in order; `norm` (a block factory taking the number
-    of features) goes after every convolution and hidden dense layer, before
-    its sigmoid, as the book's batch-normalised LeNet does (D2L 8.5)."""
+    """The layers of LeNet, in order. `norm(num_features, num_dims)`, a block
+    factory, goes after every convolution (4 dims) and hidden dense layer
+    (2 dims), before its sigmoid, as the book's batch-normalised LeNet does."""
     if edition not in EDITIONS:
         raise ValueError(f'unknown LeNet edition {edition!r}; valid: {", ".join(EDITIONS)}')
     padding, pool = EDITIONS[edition]['padding'], EDITIONS[edition]['pool']
     act = None if norm else 'sigmoid'
     layers = []
 
-    def add(layer, features):
+    def add(layer, features, dims):
         layers.append(layer)
         if norm:
-            layers.extend([norm(features), nn.Activation('sigmoid')])
+            layers.extend([norm(features, dims), nn.Activation('sigmoid')])
 
-    add(nn.Conv2D(6, kernel_size=5, padding=padding, activation=act), 6)
+    add(nn.Conv2D(6, kernel_size=5, padding=padding, activation=act), 6, 4)
     layers.append(pool(pool_size=2, strides=2))
-    add(nn.Conv2D(16, kernel_size=5, activation=act), 16)
+    add(nn.Conv2D(16, kernel_size=5, activation=act), 16, 4)
     layers.append(pool(pool_size=2, strides=2))
-    add(nn.Dense(120, activation=act), 120)
-    add(nn.Dense(84, activation=act), 84)
+    add(nn.Dense(120, activation=act), 120, 2)
+    add(nn.Dense(84, activation=act), 84, 2)
     layers.append(nn.Dense(num_classes))
     return layers
 
