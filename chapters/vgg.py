@@ -18,7 +18,7 @@ MIN_RESIZE = 32  # five 2x2 poolings halve 32 pixels down to 1
 
 
 def main(argv=None):
-    parser = chapter_parser('vgg', __doc__.split('\n\n')[0], BOOK, QUICK)
+    parser = chapter_parser('vgg', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
     model = parser.add_argument_group('model')
     model.add_argument('--ratio', type=positive_int,
                        help=f'divide every block\'s channels by this (book: {BOOK["ratio"]}); '
@@ -29,9 +29,6 @@ def main(argv=None):
     args = parse_chapter_args(parser, argv)
     if 64 % args.ratio:
         parser.error(f'--ratio {args.ratio} does not divide 64; use 1, 2, 4, 8, 16, 32 or 64')
-    if args.resize < MIN_RESIZE:
-        parser.error(f'--resize {args.resize} is below {MIN_RESIZE}: VGG\'s five poolings '
-                     f'need at least {MIN_RESIZE} pixels')
 
     conv_arch = CONV_ARCHS['A']
     print_layer_shapes(vgg(conv_arch), (1, 1, 224, 224))

@@ -53,15 +53,17 @@ def _describe(settings):
     return ', '.join(f'{k.replace("_", "-")} {v}' for k, v in settings.items())
 
 
-def chapter_parser(chapter, description, book, quick):
+def chapter_parser(chapter, description, book, quick, min_resize=None):
     """A parser for `python -m chapters.<chapter>`.
 
     `book` maps option names (dest form) to the book's defaults; `quick` maps
     some of them to the quick preset. Options the chapter adds itself with
-    `default=None` and a key in `book` are filled in the same way.
+    `default=None` and a key in `book` are filled in the same way. A resize
+    below `min_resize` (the smallest input the network takes) is refused.
     """
     parser = ChapterParser(prog=f'python -m chapters.{chapter}', description=description)
-    parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick))
+    parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick),
+                        min_resize=min_resize)
     train = parser.add_argument_group('training (default: the book\'s setting)')
     train.add_argument('--epochs', type=positive_int,
                        help=f'number of epochs (book: {book["epochs"]})')
@@ -70,7 +72,8 @@ def chapter_parser(chapter, description, book, quick):
     train.add_argument('--batch-size', type=positive_int,
                        help=f'mini-batch size (book: {book["batch_size"]})')
     train.add_argument('--resize', type=positive_int,
-                       help=f'side the 28x28 images are resized to (book: {book["resize"]})')
+                       help=f'side the 28x28 images are resized to '
+                            f'(book: {book["resize"] or "28, no resize"})')
     train.add_argument('--num-train', type=positive_int,
                        help='train on a class-balanced subset of this many examples')
     train.add_argument('--num-test', type=positive_int,
@@ -97,6 +100,10 @@ def parse_chapter_args(parser, argv=None):
     for key, value in args.book_defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, args.quick_preset.get(key, value) if args.quick else value)
+    size = args.resize or 28
+    if args.min_resize and size < args.min_resize:
+        parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
+                     f'this network takes')
     try:
         args.ctx = resolve_context(args.ctx)
         _check_writable(args.out)

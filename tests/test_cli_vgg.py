@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--ratio', '-4'], 'argument --ratio: -4 is not positive'),
     (['--ratio', '3'], '--ratio 3 does not divide 64'),
     (['--ratio', 'four'], "'four' is not a whole number"),
-    (['--resize', '16'], '--resize 16 is below 32'),
+    (['--resize', '16'], '--resize 16 is below 32, the smallest input this network takes'),
     (['--lr', '0'], 'argument --lr: 0.0 is not positive'),
     (['--ctx', 'gpu'], '--ctx gpu: no GPU found'),
     (['--ctx', 'gpu:1'], '--ctx gpu:1: no GPU found'),

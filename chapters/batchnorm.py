@@ -1,0 +1,40 @@
+"""Batch Normalization: D2L section 8.5, 5.10 in the first MXNet edition.
+
+Prints the per-layer output shapes of LeNet with batch normalisation on a
+1x1x28x28 input, then trains it on Fashion-MNIST with the book's setting:
+lr 1.0, batch 256, 5 epochs, Xavier initialisation, SGD, and prints the scale
+and shift the first normalisation layer learned. --norm picks the book's
+from-scratch layer (the default, as the book starts), MXNet's nn.BatchNorm
+('concise') or layer normalisation ('layer') for comparison.
+
+    python -m chapters.batchnorm --norm concise
+"""
+from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
+from d2lnets.inspection import print_layer_shapes
+from d2lnets.models.batchnorm import lenet_bn, lenet_bn_scratch, lenet_ln
+
+BOOK = dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5)
+QUICK = dict(num_train=12000, num_test=2000, epochs=3)
+MIN_RESIZE = 16
+NETS = {'scratch': lenet_bn_scratch, 'concise': lenet_bn, 'layer': lenet_ln}
+
+
+def main(argv=None):
+    parser = chapter_parser('batchnorm', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
+    parser.add_argument_group('model').add_argument(
+        '--norm', choices=sorted(NETS),
+        help="'scratch': the book's BatchNorm (default); 'concise': nn.BatchNorm; "
+             "'layer': layer normalisation")
+    args = parse_chapter_args(parser, argv)
+    size = args.resize or 28
+
+    print_layer_shapes(lenet_bn(), (1, 1, size, size))  # the same shapes for every --norm
+    net = NETS[args.norm]()
+    train_chapter(net, args, title=f'LeNet with {args.norm} normalisation, {size}x{size}')
+    first_norm = net[1]
+    print('gamma', first_norm.gamma.data().reshape((-1,)).asnumpy())
+    print('beta ', first_norm.beta.data().reshape((-1,)).asnumpy())
+
+
+if __name__ == '__main__':
+    run_chapter_main(main, 'python -m chapters.batchnorm')

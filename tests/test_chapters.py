@@ -1,0 +1,58 @@
+"""Every chapter: --help, one-line errors, and a short real run that prints the
+book's shape table and writes its history."""
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# chapter -> the first line of its shape table at the book's input size
+CHAPTERS = {
+    'lenet': '(1, 6, 24, 24)',
+    'alexnet': '(1, 96, 54, 54)',
+    'nin': '(1, 96, 54, 54)',
+    'googlenet': '(1, 64, 24, 24)',
+    'batchnorm': '(1, 6, 24, 24)',
+    'resnet': '(1, 64, 48, 48)',
+    'densenet': '(1, 64, 48, 48)',
+    'vgg': '(1, 64, 112, 112)',
+}
+
+
+@pytest.mark.parametrize('chapter', sorted(CHAPTERS))
+def test_help_names_the_book_section_and_defaults(chapter, capsys):
+    module = importlib.import_module(f'chapters.{chapter}')
+    with pytest.raises(SystemExit) as info:
+        module.main(['--help'])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert 'D2L section' in out and '(book: ' in out and '--quick' in out
+
+
+@pytest.mark.parametrize('chapter', sorted(CHAPTERS))
+def test_an_input_too_small_for_the_network_is_one_line(chapter, capsys, tmp_path):
+    module = importlib.import_module(f'chapters.{chapter}')
+    with pytest.raises(SystemExit) as info:
+        module.main(['--resize', '8', '--ctx', 'cpu', '--out', str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and '--resize 8 is below' in err
+
+
+@pytest.mark.parametrize('chapter', sorted(set(CHAPTERS) - {'vgg'}))
+def test_a_short_run(chapter, tmp_path):
+    """At the book's input size, one epoch on 256 images (vgg has its own test)."""
+    out = tmp_path / chapter
+    result = subprocess.run(
+        [sys.executable, '-m', f'chapters.{chapter}', '--ctx', 'cpu', '--epochs', '1',
+         '--num-train', '256', '--num-test', '100', '--out', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert 'output shape:' in lines[0] and lines[0].split('\t')[1].strip() == CHAPTERS[chapter]
+    assert any(line.startswith('epoch 1, loss ') for line in lines)
+    history = json.load(open(out / 'history.json'))
+    assert history['meta']['num_train'] == 256 and len(history['epochs']) == 1
