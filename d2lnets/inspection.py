@@ -9,7 +9,11 @@
 done by MXNet's symbolic shape inference instead of a forward pass, so it needs
 no initialised parameters, allocates nothing (VGG-19 has 144 million), and
 reads the same for a hybridized net as for an imperative one.
+
+`multiply_adds` counts the multiply-accumulates of every convolution and
+fully-connected layer the same way, from the graph's inferred shapes.
 """
+import json
 from collections import namedtuple
 
 import mxnet as mx
@@ -83,3 +87,22 @@ def print_layer_shapes(net, input_shape, file=None):
               file=file)
     print(f'{"total":<{width}} parameters:\t {sum(r.params for r in rows):,}', file=file)
     return rows
+
+
+def multiply_adds(net, input_shape):
+    """Multiply-accumulate operations of one forward pass on `input_shape` (with
+    batch): each convolution's and fully-connected layer's output size times its
+    weight's fan-in (channels per group x kernel, or input units)."""
+    out = net(mx.sym.var('data'))
+    internals = out.get_internals()
+    arg_shapes, _, _ = out.infer_shape(data=tuple(input_shape))
+    _, internal_shapes, _ = internals.infer_shape(data=tuple(input_shape))
+    weights = dict(zip(out.list_arguments(), arg_shapes))
+    outputs = dict(zip(internals.list_outputs(), internal_shapes))
+    nodes = json.loads(out.tojson())['nodes']
+    total = 0
+    for node in nodes:
+        if node['op'] in ('Convolution', 'FullyConnected'):
+            weight = weights[nodes[node['inputs'][1][0]]['name']]
+            total += int(np.prod(outputs[node['name'] + '_output'])) * int(np.prod(weight[1:]))
+    return total

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, init, nd
 
-from d2lnets.inspection import count_parameters, layer_table
+from d2lnets.inspection import count_parameters, layer_table, multiply_adds
 from d2lnets.models import get_model, list_models, model_input_shape
 from d2lnets.models.googlenet import Inception
 from d2lnets.models.squeezenet import squeezenet
@@ -107,3 +107,34 @@ def test_every_model(name):
     with autograd.record():
         net(X)[:, 1].sum().backward()
     assert np.abs(X.grad.asnumpy()).sum() > 0 and np.isfinite(X.grad.asnumpy()).all()
+
+
+# Multiply-adds at 224x224 in billions, as torchvision's model cards publish them.
+PUBLISHED_GMACS = {'alexnet_imagenet': 0.71, 'vgg11': 7.61, 'vgg16': 15.47, 'vgg19': 19.63,
+                   'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet152': 11.51,
+                   'densenet121': 2.83, 'densenet161': 7.73, 'squeezenet1_0': 0.82,
+                   'squeezenet1_1': 0.35}
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHED_GMACS))
+def test_published_multiply_adds(name):
+    assert round(multiply_adds(get_model(name), one(name)) / 1e9, 2) == PUBLISHED_GMACS[name]
+
+
+def test_multiply_adds_by_hand():
+    """LeNet (later edition): 28*28*6*25 + 10*10*16*150 + 400*120 + 120*84 + 84*10."""
+    assert multiply_adds(get_model('lenet'), (1, 1, 28, 28)) == 416_520
+    assert multiply_adds(get_model('lenet'), (3, 1, 28, 28)) == 3 * 416_520
+
+
+def test_model_table_command(capsys):
+    from d2lnets.models.__main__ import main
+    main(['resnet50', 'lenet', 'lenet_bn_scratch'])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ['model', 'input', 'parameters']
+    assert lines[1].split() == ['resnet50', '3x224x224', '25,557,032', '4,089.2']
+    assert lines[2].split() == ['lenet', '1x28x28', '61,706', '0.4']
+    assert lines[3].split()[2:] == ['n/a', 'n/a', '(imperative)']
+    with pytest.raises(SystemExit):
+        main(['resnet51'])
+    assert "unknown model(s) resnet51; valid: " in capsys.readouterr().err
