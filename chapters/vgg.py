@@ -1,4 +1,4 @@
-"""Networks Using Blocks (VGG): D2L section 7.2, 5.7 in the first MXNet edition.
+"""Networks Using Blocks (VGG): D2L section 8.2, 5.7 in the first MXNet edition.
 
 Prints the per-layer output shapes of VGG-11 on a 1x1x224x224 input, as the
 book does, then trains VGG-11 narrowed by --ratio on Fashion-MNIST with the

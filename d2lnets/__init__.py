@@ -1,5 +1,6 @@
 """d2lnets: the classic convolutional networks of Dive into Deep Learning
-(https://d2l.ai, chapter 7, "Modern Convolutional Neural Networks"), in MXNet Gluon.
+(https://d2l.ai, chapters 7 and 8: convolutional networks, classic and modern),
+in MXNet Gluon.
 
 Modules: `models` (the architectures and their registry), `data` (Fashion-MNIST
 batches), `train` (`train_ch5`), `inspection` (per-layer shapes, parameter
@@ -16,10 +17,10 @@ except ImportError as err:
         f'd2lnets needs MXNet ({err}): pip install "d2lnets[cpu]", or "d2lnets[gpu]" '
         f'on a machine with CUDA 11.2') from None
 
-from .data import load_data_fashion_mnist
-from .inspection import count_parameters, layer_table, print_layer_shapes
-from .models import get_model, list_models
-from .train import evaluate_accuracy, train_ch5
+from .data import load_data_fashion_mnist  # noqa: E402
+from .inspection import count_parameters, layer_table, print_layer_shapes  # noqa: E402
+from .models import get_model, list_models  # noqa: E402
+from .train import evaluate_accuracy, train_ch5  # noqa: E402
 
 __version__ = '0.1.0'
 __all__ = ['load_data_fashion_mnist', 'train_ch5', 'evaluate_accuracy', 'print_layer_shapes',

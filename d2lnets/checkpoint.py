@@ -46,7 +46,8 @@ class Checkpoint:
             net.load_parameters(self.path(PARAMS), ctx=ctx)
             trainer.load_states(self.path(STATES))
         except (AssertionError, ValueError, OSError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
                                   f'network ({first_line}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None

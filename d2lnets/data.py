@@ -1,5 +1,5 @@
 """Mini-batches of Fashion-MNIST for the chapters, as the book's
-`load_data_fashion_mnist(batch_size, resize=None)` (D2L section 3.5) serves them.
+`load_data_fashion_mnist(batch_size, resize=None)` (D2L section 4.2) serves them.
 
 The whole data set sits in memory as uint8 (55 MB). Each batch is gathered with
 one NumPy index, copied to the training context, scaled to [0, 1] and, when
@@ -75,14 +75,14 @@ def balanced_subset(labels, size, seed=0):
                          f'(there are {len(labels)} in all)')
     rng = np.random.default_rng(seed)
     picks = [rng.choice(np.flatnonzero(labels == c), n, replace=False)
-             for c, n in zip(classes, per_class)]
+             for c, n in zip(classes, per_class, strict=True)]
     return np.sort(np.concatenate(picks))
 
 
 def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
                             num_test=None, ctx=None, seed=0, download=True,
                             mirrors=MIRRORS):
-    """Return (train_iter, test_iter) over Fashion-MNIST (D2L section 3.5).
+    """Return (train_iter, test_iter) over Fashion-MNIST (D2L section 4.2).
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
 """Find, verify and (when online) download Fashion-MNIST.
 
 Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017, arXiv:1708.07747) is the data set
-of the book's chapters (D2L section 3.5). The four gzipped IDX files are looked
+of the book's chapters (D2L section 4.2; 3.5 in the first MXNet edition). The
+four gzipped IDX files are looked
 for, in order, in:
 
 1. an explicit `root`, or else the directory named by $D2LNETS_FASHION_MNIST;
@@ -55,7 +56,7 @@ class DataNotFoundError(RuntimeError):
 
 
 def get_fashion_mnist_labels(labels):
-    """The text label of each numeric label (D2L section 3.5)."""
+    """The text label of each numeric label (D2L section 4.2)."""
     return [TEXT_LABELS[int(i)] for i in labels]
 
 

@@ -1,6 +1,7 @@
 """See a network layer by layer: output shapes and parameter counts.
 
-`print_layer_shapes` is the book's loop (D2L section 7.1)::
+`print_layer_shapes` is the book's loop (D2L section 7.6; 5.5 in the first MXNet
+edition)::
 
     for blk in net:
         X = blk(X)
@@ -29,8 +30,8 @@ def _infer(block, input_shape):
     arg_shapes, out_shapes, aux_shapes = out.infer_shape(data=tuple(input_shape))
     if out_shapes is None or not out_shapes or out_shapes[0] is None:
         raise ValueError(f'{block.name}: cannot infer the output shape on input {input_shape}')
-    shapes = dict(zip(out.list_arguments(), arg_shapes))
-    shapes.update(zip(out.list_auxiliary_states(), aux_shapes))
+    shapes = dict(zip(out.list_arguments(), arg_shapes, strict=True))
+    shapes.update(zip(out.list_auxiliary_states(), aux_shapes, strict=True))
     shapes.pop('data')
     return tuple(out_shapes[0]), shapes
 
@@ -97,8 +98,8 @@ def multiply_adds(net, input_shape):
     internals = out.get_internals()
     arg_shapes, _, _ = out.infer_shape(data=tuple(input_shape))
     _, internal_shapes, _ = internals.infer_shape(data=tuple(input_shape))
-    weights = dict(zip(out.list_arguments(), arg_shapes))
-    outputs = dict(zip(internals.list_outputs(), internal_shapes))
+    weights = dict(zip(out.list_arguments(), arg_shapes, strict=True))
+    outputs = dict(zip(internals.list_outputs(), internal_shapes, strict=True))
     nodes = json.loads(out.tojson())['nodes']
     total = 0
     for node in nodes:

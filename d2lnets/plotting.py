@@ -1,5 +1,5 @@
 """Draw a training history: loss and accuracies per epoch, as the book's
-Animator does (D2L section 3.6), into a notebook axis or a PNG file."""
+Animator does while it trains, into a notebook axis or a PNG file."""
 from matplotlib.figure import Figure
 
 

@@ -1,4 +1,4 @@
-"""The book's training loop, `train_ch5` (D2L section 6.6, "Training" of LeNet;
+"""The book's training loop, `train_ch5` (D2L section 7.6.2, training LeNet;
 5.5 in the first MXNet edition), kept to its semantics and print format and
 made faster: the network is hybridized with static memory, and the running
 loss and accuracy stay on the device, read back a few times an epoch rather

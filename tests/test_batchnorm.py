@@ -1,8 +1,6 @@
 """Batch normalisation from scratch against float64 and against nn.BatchNorm;
 layer normalisation against float64."""
-import os
 
-import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, init, nd

@@ -61,8 +61,12 @@ def test_search_order(places, monkeypatch):
     assert fm.search_dirs() == [str(places['env']), str(places['cache']), str(places['debian'])]
     read = []
     real_read = fm._read_verified
-    monkeypatch.setattr(fm, '_read_verified',
-                        lambda directory, stamp: read.append(directory) or real_read(directory, stamp))
+
+    def spy(directory, stamp):
+        read.append(directory)
+        return real_read(directory, stamp)
+
+    monkeypatch.setattr(fm, '_read_verified', spy)
     # Each place wins while its files pass; one whose file changed is skipped.
     for winner in ('env', 'cache', 'debian'):
         with warnings.catch_warnings():

@@ -67,7 +67,8 @@ def test_epoch_lines_have_the_books_format_and_examples_per_second():
     pattern = (r'epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, '
                r'time \d+\.\d sec, \d+\.\d examples/sec')
     assert [re.fullmatch(pattern, line).group(1) for line in lines[1:]] == ['1', '2']
-    assert EPOCH_LINE.startswith('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec')
+    assert EPOCH_LINE.startswith(
+        'epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec')
 
 
 def test_divergence_stops_the_run_and_names_the_learning_rate():
@@ -78,7 +79,8 @@ def test_divergence_stops_the_run_and_names_the_learning_rate():
     net.initialize(init.Xavier())
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 100})
     lines = []
-    with pytest.raises(TrainingDiverged, match=r'the learning rate 100 is too high .* \(e\.g\. 10\)') as info:
+    expected = r'the learning rate 100 is too high .* \(e\.g\. 10\)'
+    with pytest.raises(TrainingDiverged, match=expected) as info:
         train_ch5(net, data, data, 8, trainer, CTX, 20, log=lines.append, check_every=1)
     assert re.match(r'the loss became (nan|inf) in epoch \d+;', str(info.value))
     assert '\n' not in str(info.value)

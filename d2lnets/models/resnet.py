@@ -118,7 +118,7 @@ def resnet(depth, num_classes=1000):
     widths = [c * 4 for c in STAGE_CHANNELS] if bottleneck else STAGE_CHANNELS
     net = nn.HybridSequential()
     net.add(*_stem(imagenet=True))
-    for i, (channels, n) in enumerate(zip(widths, repeats)):
+    for i, (channels, n) in enumerate(zip(widths, repeats, strict=True)):
         net.add(resnet_block(channels, n, first_block=(i == 0), imagenet=True,
                              bottleneck=bottleneck))
     net.add(nn.GlobalAvgPool2D(), nn.Dense(num_classes))

@@ -1,7 +1,7 @@
 """VGG: networks using blocks.
 
 Simonyan and Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-Recognition", ICLR 2015 (arXiv:1409.1556); D2L section 7.2, "Networks Using
+Recognition", ICLR 2015 (arXiv:1409.1556); D2L section 8.2, "Networks Using
 Blocks (VGG)" (5.7 in the book's first MXNet edition).
 
 A network is a `conv_arch`: one `(num_convs, num_channels)` pair per block, as
