@@ -97,9 +97,10 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
 def parse_chapter_args(parser, argv=None):
     """Parse, fill in book or quick defaults, resolve the context, check OUT."""
     args = parser.parse_args(argv)
-    for key, value in args.book_defaults.items():
+    for key in {**args.book_defaults, **args.quick_preset}:
         if getattr(args, key, None) is None:
-            setattr(args, key, args.quick_preset.get(key, value) if args.quick else value)
+            preset = args.quick_preset if args.quick and key in args.quick_preset else None
+            setattr(args, key, (preset or args.book_defaults).get(key))
     size = args.resize or 28
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '

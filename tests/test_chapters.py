@@ -56,3 +56,15 @@ def test_a_short_run(chapter, tmp_path):
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(out / 'history.json'))
     assert history['meta']['num_train'] == 256 and len(history['epochs']) == 1
+
+
+def test_quick_preset_and_explicit_options():
+    """--quick fills in every preset option (subset sizes included); an option
+    given explicitly wins; without --quick the book's defaults hold."""
+    from chapters import lenet
+    from d2lnets.cli import chapter_parser, parse_chapter_args
+    parser = chapter_parser('lenet', 'test', lenet.BOOK, lenet.QUICK)
+    quick = parse_chapter_args(parser, ['--quick', '--ctx', 'cpu', '--epochs', '7'])
+    assert (quick.num_train, quick.num_test, quick.epochs, quick.lr) == (12000, 2000, 7, 0.9)
+    book = parse_chapter_args(parser, ['--ctx', 'cpu'])
+    assert (book.num_train, book.num_test, book.epochs, book.batch_size) == (None, None, 5, 256)
