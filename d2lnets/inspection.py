@@ -23,7 +23,7 @@ import numpy as np
 LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
 
 
-def _infer(block, input_shape):
+def infer_block(block, input_shape):
     """Output shape and {parameter name: shape} of `block` on `input_shape`."""
     data = mx.sym.var('data')
     out = block(data)
@@ -61,7 +61,7 @@ def layer_table(net, input_shape):
             raise ValueError(f'{blk.name} is an imperative Block, whose shapes cannot be '
                              f'inferred symbolically; run the net on an input instead')
         try:
-            shape, param_shapes = _infer(blk, shape)
+            shape, param_shapes = infer_block(blk, shape)
         except mx.base.MXNetError as err:
             first_line = str(err).strip().splitlines()[0]
             raise ValueError(f'{blk.name} does not accept input of shape {shape}: '
