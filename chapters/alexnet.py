@@ -7,8 +7,7 @@ lr 0.01, batch 128, 5 epochs, Xavier initialisation, SGD.
 
     python -m chapters.alexnet
 """
-from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.alexnet import alexnet_book
 
 BOOK = dict(lr=0.01, batch_size=128, resize=224, epochs=5)
@@ -16,14 +15,7 @@ QUICK = dict(resize=96, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 67  # an 11x11 stride-4 convolution and three 3x3 stride-2 poolings
 
 
-def main(argv=None):
-    parser = chapter_parser('alexnet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
-    args = parse_chapter_args(parser, argv)
-
-    net = alexnet_book()
-    print_layer_shapes(net, (1, 1, args.resize, args.resize))
-    train_chapter(net, args, title=f'AlexNet, {args.resize}x{args.resize}')
-
+main = chapter_main('alexnet', __doc__, BOOK, QUICK, MIN_RESIZE, alexnet_book, 'AlexNet')
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.alexnet')

@@ -7,8 +7,7 @@ it on Fashion-MNIST resized to 96 with the book's setting: lr 0.1, batch 128,
 
     python -m chapters.googlenet
 """
-from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.googlenet import googlenet
 
 BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)
@@ -16,14 +15,7 @@ QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 32
 
 
-def main(argv=None):
-    parser = chapter_parser('googlenet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
-    args = parse_chapter_args(parser, argv)
-
-    net = googlenet()
-    print_layer_shapes(net, (1, 1, args.resize, args.resize))
-    train_chapter(net, args, title=f'GoogLeNet, {args.resize}x{args.resize}')
-
+main = chapter_main('googlenet', __doc__, BOOK, QUICK, MIN_RESIZE, googlenet, 'GoogLeNet')
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.googlenet')

@@ -6,8 +6,7 @@ on Fashion-MNIST resized to 224 with the book's setting: lr 0.1, batch 128,
 
     python -m chapters.nin
 """
-from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.nin import nin
 
 BOOK = dict(lr=0.1, batch_size=128, resize=224, epochs=5)
@@ -15,14 +14,7 @@ QUICK = dict(resize=96, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 67  # an 11x11 stride-4 convolution and three 3x3 stride-2 poolings
 
 
-def main(argv=None):
-    parser = chapter_parser('nin', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
-    args = parse_chapter_args(parser, argv)
-
-    net = nin()
-    print_layer_shapes(net, (1, 1, args.resize, args.resize))
-    train_chapter(net, args, title=f'NiN, {args.resize}x{args.resize}')
-
+main = chapter_main('nin', __doc__, BOOK, QUICK, MIN_RESIZE, nin, 'NiN')
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.nin')

@@ -6,8 +6,7 @@ lr 0.05, batch 256, 5 epochs, Xavier initialisation, SGD.
 
     python -m chapters.resnet
 """
-from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.resnet import resnet18_book
 
 BOOK = dict(lr=0.05, batch_size=256, resize=96, epochs=5)
@@ -15,14 +14,7 @@ QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 32
 
 
-def main(argv=None):
-    parser = chapter_parser('resnet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
-    args = parse_chapter_args(parser, argv)
-
-    net = resnet18_book()
-    print_layer_shapes(net, (1, 1, args.resize, args.resize))
-    train_chapter(net, args, title=f'ResNet-18, {args.resize}x{args.resize}')
-
+main = chapter_main('resnet', __doc__, BOOK, QUICK, MIN_RESIZE, resnet18_book, 'ResNet-18')
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.resnet')

@@ -18,6 +18,7 @@ from mxnet import gluon, init
 from .checkpoint import Checkpoint, CheckpointError
 from .data import load_data_fashion_mnist
 from .fashion_mnist import DataNotFoundError
+from .inspection import print_layer_shapes
 from .plotting import save_history_plot
 from .train import TrainingDiverged, train_ch5
 
@@ -171,6 +172,18 @@ def train_chapter(net, args, title, log=print):
     log(f'wrote {os.path.join(args.out, "history.json")} and '
         f'{os.path.join(args.out, "curves.png")}')
     return history
+
+
+def chapter_main(chapter, doc, book, quick, min_resize, build, name):
+    """The `main(argv=None)` of a chapter that adds no options of its own: print
+    the network's shape table at the training input size, then train it."""
+    def main(argv=None):
+        parser = chapter_parser(chapter, doc.split('\n\n')[0], book, quick, min_resize)
+        args = parse_chapter_args(parser, argv)
+        net = build()
+        print_layer_shapes(net, (1, 1, args.resize, args.resize))
+        train_chapter(net, args, title=f'{name}, {args.resize}x{args.resize}')
+    return main
 
 
 def _replace_dir(source, target):
