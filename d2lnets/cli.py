@@ -20,7 +20,7 @@ from .data import load_data_fashion_mnist
 from .fashion_mnist import DataNotFoundError
 from .inspection import print_layer_shapes
 from .plotting import save_history_plot
-from .train import TrainingDiverged, train_ch5
+from .train import TrainingDiverged, as_context_list, train_ch5
 
 
 class ChapterParser(argparse.ArgumentParser):
@@ -82,7 +82,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     train.add_argument('--quick', action='store_true',
                        help=f'quick preset: {_describe(quick)}; options given explicitly win')
     run = parser.add_argument_group('run')
-    run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N' (default: d2l.try_gpu())")
+    run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N', or a list such as 'gpu:0,gpu:1' "
+                                   "to split each batch across devices (default: "
+                                   "d2l.try_gpu())")
     run.add_argument('--data-root', help='directory holding the four Fashion-MNIST .gz files '
                                          '(default: search, then download)')
     run.add_argument('--out', default=os.path.join('runs', chapter),
@@ -115,16 +117,25 @@ def parse_chapter_args(parser, argv=None):
 
 
 def resolve_context(spec):
-    """`None` -> d2l.try_gpu(); 'cpu'; 'gpu' or 'gpu:N' -> that GPU, if there is one."""
+    """`None` -> d2l.try_gpu(); 'cpu', 'cpu:N', 'gpu', 'gpu:N' -> that device, if
+    there is one; a comma-separated list -> a list of them (data parallel)."""
     if spec is None:
         from d2l import mxnet as d2l  # imported here: it takes seconds
         return d2l.try_gpu()
+    devices = [_one_context(part.strip()) for part in spec.split(',')]
+    if len(set(devices)) != len(devices):
+        raise ValueError(f'--ctx {spec}: a device is named twice')
+    return devices[0] if len(devices) == 1 else devices
+
+
+def _one_context(spec):
     kind, _, index = spec.partition(':')
     if kind not in ('cpu', 'gpu') or (index and not index.isdigit()):
-        raise ValueError(f"--ctx {spec!r}: use 'cpu', 'gpu' or 'gpu:N'")
-    if kind == 'cpu':
-        return mx.cpu()
+        raise ValueError(f"--ctx {spec!r}: use 'cpu', 'gpu' or 'gpu:N', or a comma-separated "
+                         f"list of them")
     index = int(index or 0)
+    if kind == 'cpu':
+        return mx.cpu(index)
     available = mx.context.num_gpus()
     if index >= available:
         found = f'{available} GPU(s) found' if available else 'no GPU found'
@@ -154,7 +165,7 @@ def train_chapter(net, args, title, log=print):
     """
     train_iter, test_iter = load_data_fashion_mnist(
         args.batch_size, resize=args.resize, root=args.data_root, num_train=args.num_train,
-        num_test=args.num_test, ctx=args.ctx, seed=args.seed)
+        num_test=args.num_test, ctx=as_context_list(args.ctx)[0], seed=args.seed)
     mx.random.seed(args.seed)
     net.initialize(init.Xavier(), ctx=args.ctx)
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})

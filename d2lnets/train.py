@@ -9,6 +9,7 @@ import time
 
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
+from mxnet.gluon.utils import split_and_load
 
 from .history import History
 
@@ -20,13 +21,38 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def as_context_list(ctx):
+    """`ctx` as a list: one context, or several (as `d2l.try_all_gpus()` gives)."""
+    ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    if not ctxs:
+        raise ValueError('no context to train on: give mx.cpu(), a GPU, or a list of them')
+    return ctxs
+
+
+def split_batch(X, y, ctxs):
+    """Split a batch across `ctxs` (fewer when the batch has fewer examples)."""
+    ctxs = ctxs[:X.shape[0]]
+    return (split_and_load(X, ctxs, even_split=False),
+            split_and_load(y, ctxs, even_split=False))
+
+
+def _zero_loss(net, loss, X, y, ctx):
+    """A loss of exactly zero on `ctx`, for a device that a batch smaller than the
+    number of devices leaves without examples: its gradient is zero, and fresh,
+    so the kvstore's sum stays right and every copy is updated alike."""
+    return loss(net(X[:1].as_in_context(ctx)), y[:1].as_in_context(ctx)).sum() * 0
+
+
 def evaluate_accuracy(data_iter, net, ctx):
-    """Fraction of examples in `data_iter` whose arg-max prediction is the label."""
-    acc_sum, n = nd.zeros(1, ctx=ctx), 0
+    """Fraction of examples in `data_iter` whose arg-max prediction is the label;
+    `ctx` is a context or a list of them."""
+    ctxs = as_context_list(ctx)
+    acc_sum, n = nd.zeros(1, ctx=ctxs[0]), 0
     for X, y in data_iter:
-        X, y = X.as_in_context(ctx), y.as_in_context(ctx)
-        acc_sum += (net(X).argmax(axis=1) == y.astype('float32')).sum()
-        n += y.size
+        for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
+            correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
+            acc_sum += correct.as_in_context(ctxs[0])
+        n += y.shape[0]
     return acc_sum.asscalar() / n
 
 
@@ -45,7 +71,10 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     Parameters
     ----------
     net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs
-        As in the book: `trainer.step(batch_size)` after each batch.
+        As in the book: `trainer.step(batch_size)` after each batch. `ctx` may be
+        a list of contexts (`d2l.try_all_gpus()`): each batch is split across
+        them and the trainer's kvstore keeps their parameters equal; initialise
+        the net on all of them.
     checkpoint : d2lnets.checkpoint.Checkpoint, optional
         Saved after every epoch.
     resume : bool
@@ -79,19 +108,23 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         log(f'resuming after epoch {len(history)} from {checkpoint.directory}')
     log(f'training on {ctx}')
     loss = gloss.SoftmaxCrossEntropyLoss()
+    ctxs = as_context_list(ctx)
     for epoch in range(len(history) + 1, num_epochs + 1):
-        loss_sum, correct = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx)
+        loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
         n, start = 0, time.time()
         for i, (X, y) in enumerate(train_iter, 1):
-            X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+            Xs, ys = split_batch(X, y, ctxs)
             with autograd.record():
-                y_hat = net(X)
-                batch_loss = loss(y_hat, y).sum()
-            batch_loss.backward()
+                y_hats = [net(part) for part in Xs]
+                losses = [loss(y_hat, part).sum() for y_hat, part in zip(y_hats, ys, strict=True)]
+                idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
+            autograd.backward(losses + idle)
             trainer.step(batch_size)
-            loss_sum += batch_loss
-            correct += (y_hat.argmax(axis=1) == y.astype('float32')).sum()
-            n += y.size
+            for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
+                loss_sum += batch_loss.as_in_context(ctxs[0])
+                right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
+                correct += right.as_in_context(ctxs[0])
+            n += y.shape[0]
             if i % check_every == 0:
                 _check_finite(loss_sum, epoch, trainer)
         _check_finite(loss_sum, epoch, trainer)

@@ -22,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--ctx', 'gpu'], '--ctx gpu: no GPU found'),
     (['--ctx', 'gpu:1'], '--ctx gpu:1: no GPU found'),
     (['--ctx', 'tpu'], "--ctx 'tpu': use 'cpu', 'gpu' or 'gpu:N'"),
+    (['--ctx', 'cpu:0,gpu:0'], '--ctx gpu:0: no GPU found'),
+    (['--ctx', 'cpu:0,cpu:0'], '--ctx cpu:0,cpu:0: a device is named twice'),
     (['--epochs', '2', '--bogus'], 'unrecognized arguments: --bogus'),
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(argv, words, capsys, tmp_path):
