@@ -1,5 +1,7 @@
 """Draw a training history: loss and accuracies per epoch, as the book's
-Animator does while it trains, into a notebook axis or a PNG file."""
+Animator does while it trains, into a notebook (live), an axis or a PNG file."""
+import io
+
 from matplotlib.figure import Figure
 
 
@@ -27,3 +29,23 @@ def save_history_plot(history, path, title=None):
     ax.figure.tight_layout()
     ax.figure.savefig(path, dpi=120)
     return path
+
+
+class LivePlot:
+    """Redraw the curves in place after every epoch in a notebook:
+    `train_ch5(..., on_epoch=LivePlot())`."""
+
+    def __init__(self, title=None):
+        from IPython import display  # only notebooks need it
+        self._display, self._handle, self.title = display, None, title
+
+    def __call__(self, history):
+        ax = plot_history(history, title=self.title)
+        ax.figure.tight_layout()
+        png = io.BytesIO()
+        ax.figure.savefig(png, format='png', dpi=100)
+        image = self._display.Image(data=png.getvalue(), format='png')
+        if self._handle is None:
+            self._handle = self._display.display(image, display_id=True)
+        else:
+            self._handle.update(image)

@@ -65,7 +65,8 @@ def _check_finite(loss_sum, epoch, trainer):
 
 
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
-              checkpoint=None, resume=False, hybridize=True, log=print, check_every=20):
+              checkpoint=None, resume=False, hybridize=True, log=print, check_every=20,
+              on_epoch=None):
     """Train `net` with softmax cross-entropy and report each epoch as the book does.
 
     Parameters
@@ -85,6 +86,8 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Called with each line of text (default `print`).
     check_every : int
         Batches between checks that the loss is still finite.
+    on_epoch : callable, optional
+        Called with the history after every epoch, e.g. `plotting.LivePlot()`.
 
     Returns
     -------
@@ -138,4 +141,6 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                                                      'time', 'examples_per_sec')))
         if checkpoint is not None:
             checkpoint.save(net, trainer, history)
+        if on_epoch is not None:
+            on_epoch(history)
     return history

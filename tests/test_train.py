@@ -164,3 +164,13 @@ def test_vgg_learns_fashion_mnist():
     assert history.epochs[-1]['test_acc'] > 0.75
     assert history.epochs[-1]['loss'] < history.epochs[0]['loss']
     assert math.isclose(evaluate_accuracy(test_iter, net, CTX), history.epochs[-1]['test_acc'])
+
+
+def test_on_epoch_sees_the_history_after_every_epoch():
+    data = toy_batches(batches=2)
+    net = dense_net()
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    seen = []
+    train_ch5(net, data, data, 8, trainer, CTX, 3, log=lambda line: None,
+              on_epoch=lambda history: seen.append(history.column('epoch')))
+    assert seen == [[1], [1, 2], [1, 2, 3]]
