@@ -14,8 +14,20 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, 'notebooks', '*.ipynb')))
 def test_there_is_a_notebook_per_chapter():
     chapters = {os.path.splitext(f)[0] for f in os.listdir(os.path.join(ROOT, 'chapters'))
                 if f.endswith('.py') and f != '__init__.py'}
-    names = {os.path.basename(n).split('-', 1)[1][:-len('.ipynb')] for n in NOTEBOOKS}
+    numbered = [n for n in NOTEBOOKS if os.path.basename(n)[0].isdigit()]
+    names = {os.path.basename(n).split('-', 1)[1][:-len('.ipynb')] for n in numbered}
     assert names == (chapters - {'batchnorm'}) | {'batch-norm'}
+
+
+def test_the_assignment_notebook_shows_the_mistake_then_the_fix(monkeypatch):
+    path = os.path.join(ROOT, 'notebooks', 'assignment-vgg-block.ipynb')
+    nb = run(path, monkeypatch)
+    text = [''.join(o.get('text', '') for o in cell.outputs if o.output_type == 'stream')
+            for cell in nb.cells if cell.cell_type == 'code']
+    checks = [t for t in text if t.startswith('vgg_block(')]
+    assert checks[0].splitlines()[0] == ('vgg_block(1, 64): layer 1 (conv): expected output '
+                                         '(1, 64, 224, 224), got (1, 64, 222, 222)')
+    assert all('all ' in line and 'layers match' in line for line in checks[1].splitlines())
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=os.path.basename)
@@ -26,8 +38,8 @@ def test_stored_without_outputs(path):
             assert cell.outputs == [] and cell.execution_count is None, path
 
 
-@pytest.mark.parametrize('path', NOTEBOOKS, ids=os.path.basename)
-def test_executes_in_the_quick_setting(path, monkeypatch):
+def run(path, monkeypatch):
+    """Execute the notebook at `path` in the quick setting; fail on any cell's error."""
     monkeypatch.setenv('D2LNETS_QUICK', '1')
     # The kernel runs 'python' from PATH: make it this interpreter, with d2lnets.
     monkeypatch.setenv('PATH', os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
@@ -35,6 +47,13 @@ def test_executes_in_the_quick_setting(path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name='python3',
                    resources={'metadata': {'path': ROOT}}).execute()
+    return nb
+
+
+@pytest.mark.parametrize('path', [n for n in NOTEBOOKS if os.path.basename(n)[0].isdigit()],
+                         ids=os.path.basename)
+def test_executes_in_the_quick_setting(path, monkeypatch):
+    nb = run(path, monkeypatch)
     outputs = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs]
     text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
     assert 'output shape:' in text and 'epoch 1, loss ' in text
