@@ -3,6 +3,9 @@
 made faster: the network is hybridized with static memory, and the running
 loss and accuracy stay on the device, read back a few times an epoch rather
 than after every batch, so Python never waits on the engine mid-epoch.
+Given a list of contexts it trains data-parallel, as the book's multi-GPU
+chapter does (D2L section 13.6): each batch is split across the devices and
+the trainer's kvstore sums their gradients.
 """
 import math
 import time
