@@ -207,7 +207,8 @@ def run_chapter_main(main, prog):
     try:
         main()
     except KeyboardInterrupt:
-        sys.exit(f'{prog}: interrupted; finished epochs are in the checkpoint: '
-                 f'add --resume to continue')
+        print(f'{prog}: interrupted; finished epochs are in the checkpoint: '
+              f'add --resume to continue', file=sys.stderr)
+        sys.exit(130)
     except (DataNotFoundError, TrainingDiverged, CheckpointError) as err:
         sys.exit(f'{prog}: error: {err}')

@@ -68,3 +68,32 @@ def test_quick_preset_and_explicit_options():
     assert (quick.num_train, quick.num_test, quick.epochs, quick.lr) == (12000, 2000, 7, 0.9)
     book = parse_chapter_args(parser, ['--ctx', 'cpu'])
     assert (book.num_train, book.num_test, book.epochs, book.batch_size) == (None, None, 5, 256)
+
+
+def test_ctrl_c_keeps_the_finished_epochs_and_resume_continues(tmp_path):
+    import signal
+    import time
+    out = tmp_path / 'run'
+    args = [sys.executable, '-m', 'chapters.lenet', '--ctx', 'cpu', '--num-train', '1000',
+            '--num-test', '200', '--out', str(out)]
+    proc = subprocess.Popen(args + ['--epochs', '1000'], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    history = out / 'checkpoint' / 'history.json'
+    deadline = time.time() + 120
+    while not history.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == ('python -m chapters.lenet: interrupted; finished '
+                                            'epochs are in the checkpoint: add --resume to '
+                                            'continue')
+    done = len(json.load(open(history))['epochs'])
+    assert done >= 1
+    resumed = subprocess.run(args + ['--epochs', str(done + 1), '--resume'], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f'resuming after epoch {done} from' in resumed.stdout
+    assert f'epoch {done + 1}, loss ' in resumed.stdout
+    assert len(json.load(open(out / 'history.json'))['epochs']) == done + 1
