@@ -102,8 +102,8 @@ def parse_chapter_args(parser, argv=None):
     args = parser.parse_args(argv)
     for key in {**args.book_defaults, **args.quick_preset}:
         if getattr(args, key, None) is None:
-            preset = args.quick_preset if args.quick and key in args.quick_preset else None
-            setattr(args, key, (preset or args.book_defaults).get(key))
+            quick = args.quick and key in args.quick_preset
+            setattr(args, key, (args.quick_preset if quick else args.book_defaults).get(key))
     size = args.resize or 28
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
