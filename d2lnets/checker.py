@@ -13,6 +13,7 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import nn
 
+from ._messages import first_line
 from .inspection import infer_block
 
 Layer = namedtuple('Layer', 'kind output_shape params')
@@ -47,9 +48,8 @@ def describe_layers(net, input_shape):
         try:
             shape, param_shapes = infer_block(block, shape)
         except (mx.base.MXNetError, ValueError) as err:
-            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ValueError(f'layer {number} ({layer_kind(block)}) fails on input of shape '
-                             f'{shape}: {text}') from None
+                             f'{shape}: {first_line(err)}') from None
         params = sum(int(np.prod(s)) for s in param_shapes.values())
         layers.append(Layer(layer_kind(block), shape, params))
     return layers

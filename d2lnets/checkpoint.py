@@ -9,6 +9,7 @@ leaves the last complete epoch to resume from.
 import os
 import tempfile
 
+from ._messages import first_line
 from .history import History
 
 PARAMS = 'model.params'
@@ -46,10 +47,8 @@ class Checkpoint:
             net.load_parameters(self.path(PARAMS), ctx=ctx)
             trainer.load_states(self.path(STATES))
         except (AssertionError, ValueError, OSError) as err:
-            text = str(err).strip()
-            first_line = text.splitlines()[0] if text else type(err).__name__
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
-                                  f'network ({first_line}); start afresh without --resume '
+                                  f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
         return History.load(self.path(HISTORY))
 

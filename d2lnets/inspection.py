@@ -20,6 +20,8 @@ from collections import namedtuple
 import mxnet as mx
 import numpy as np
 
+from ._messages import first_line
+
 LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
 
 
@@ -63,9 +65,8 @@ def layer_table(net, input_shape):
         try:
             shape, param_shapes = infer_block(blk, shape)
         except mx.base.MXNetError as err:
-            first_line = str(err).strip().splitlines()[0]
             raise ValueError(f'{blk.name} does not accept input of shape {shape}: '
-                             f'{first_line}') from None
+                             f'{first_line(err)}') from None
         trainable = [p.name for p in blk.collect_params().values()
                      if p.grad_req != 'null' and p.name in param_shapes]
         rows.append(LayerInfo(blk.name, shape, _count(param_shapes, param_shapes),
