@@ -5,6 +5,11 @@ state (`trainer.states`) and the history so far (`history.json`). Each is
 written to a temporary file and renamed, and the history goes last, so the
 epoch it names always has its parameters on disk: an interrupt at any moment
 leaves the last complete epoch to resume from.
+
+In a distributed job every worker reads the checkpoint to resume, and only
+the first (rank 0) writes it. The optimizer state then lives on the servers
+and cannot be saved, so only parameters and history are kept (the chapters'
+SGD without momentum has no state to lose).
 """
 import os
 import tempfile
@@ -22,10 +27,16 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoint:
-    """The checkpoint directory of one run."""
+    """The checkpoint directory of one run.
 
-    def __init__(self, directory):
+    `write=False` makes `save` do nothing (a worker other than rank 0);
+    `trainer_states=False` leaves the optimizer state out (a dist kvstore).
+    """
+
+    def __init__(self, directory, write=True, trainer_states=True):
         self.directory = directory
+        self.write = write
+        self.trainer_states = trainer_states
 
     def path(self, name):
         return os.path.join(self.directory, name)
@@ -34,9 +45,12 @@ class Checkpoint:
         return os.path.isfile(self.path(HISTORY))
 
     def save(self, net, trainer, history):
+        if not self.write:
+            return
         os.makedirs(self.directory, exist_ok=True)
         self._atomic(lambda tmp: net.save_parameters(tmp), PARAMS)
-        self._atomic(lambda tmp: trainer.save_states(tmp), STATES)
+        if self.trainer_states:
+            self._atomic(lambda tmp: trainer.save_states(tmp), STATES)
         history.save(self.path(HISTORY))
 
     def restore(self, net, trainer, ctx):
@@ -45,7 +59,8 @@ class Checkpoint:
             raise CheckpointError(f'no checkpoint to resume in {self.directory}')
         try:
             net.load_parameters(self.path(PARAMS), ctx=ctx)
-            trainer.load_states(self.path(STATES))
+            if self.trainer_states:
+                trainer.load_states(self.path(STATES))
         except (AssertionError, ValueError, OSError) as err:
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
                                   f'network ({first_line(err)}); start afresh without --resume '

@@ -12,6 +12,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
+from .distributed import shard_indices
 from .fashion_mnist import MIRRORS, load_arrays
 
 
@@ -80,8 +81,8 @@ def balanced_subset(labels, size, seed=0):
 
 
 def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
-                            num_test=None, ctx=None, seed=0, download=True,
-                            mirrors=MIRRORS):
+                            num_test=None, ctx=None, seed=0, num_parts=1, part_index=0,
+                            download=True, mirrors=MIRRORS):
     """Return (train_iter, test_iter) over Fashion-MNIST (D2L section 4.2).
 
     Parameters
@@ -97,6 +98,9 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
         Where batches are built and resized; the training context.
     seed : int
         Seeds the subsets and the training shuffle.
+    num_parts, part_index : int
+        Train on part `part_index` of `num_parts` equal shards of the training
+        set (after the subset), one per worker of a distributed job.
     """
     arrays = load_arrays(root=root, download=download, mirrors=mirrors)
     iters = []
@@ -104,6 +108,9 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
         images, labels = arrays[split]
         if size is not None:
             index = balanced_subset(labels, size, seed)
+            images, labels = images[index], labels[index]
+        if split == 'train' and num_parts > 1:
+            index = shard_indices(len(labels), num_parts, part_index)
             images, labels = images[index], labels[index]
         iters.append(ImageBatches(images, labels, batch_size, shuffle=shuffle,
                                   resize=resize, ctx=ctx, seed=seed))
