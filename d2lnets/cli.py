@@ -17,6 +17,8 @@ from mxnet import gluon, init
 
 from .checkpoint import Checkpoint, CheckpointError
 from .data import load_data_fashion_mnist
+from .distributed import (KVSTORES, DistributedError, check_kvstore, create_kvstore, exit_now,
+                          is_distributed, num_launched_workers)
 from .fashion_mnist import DataNotFoundError
 from .inspection import print_layer_shapes
 from .plotting import save_history_plot
@@ -85,6 +87,10 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N', or a list such as 'gpu:0,gpu:1' "
                                    "to split each batch across devices (default: "
                                    "d2l.try_gpu())")
+    run.add_argument('--kvstore', choices=KVSTORES,
+                     help='how gradients are summed: device or local (one process, default: '
+                          'device), dist_sync or dist_async (processes started by '
+                          'python -m d2lnets.launch, each training on a shard of the data)')
     run.add_argument('--data-root', help='directory holding the four Fashion-MNIST .gz files '
                                          '(default: search, then download)')
     run.add_argument('--out', default=os.path.join('runs', chapter),
@@ -111,8 +117,13 @@ def parse_chapter_args(parser, argv=None):
     try:
         args.ctx = resolve_context(args.ctx)
         _check_writable(args.out)
-    except ValueError as err:
+        check_kvstore(args.kvstore)
+    except (ValueError, DistributedError) as err:
         parser.error(str(err))
+    workers = num_launched_workers()
+    if args.batch_size % workers:
+        parser.error(f'--batch-size {args.batch_size} does not split evenly among {workers} '
+                     f'workers; give a multiple of {workers}')
     return args
 
 
@@ -161,23 +172,37 @@ def train_chapter(net, args, title, log=print):
 
     Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
     OUT/checkpoint.previous unless --resume continues it), then writes
-    OUT/history.json and OUT/curves.png.
+    OUT/history.json and OUT/curves.png. Under a dist kvstore each worker
+    trains on its shard with batch_size / workers examples a step (so a step
+    still averages batch_size gradients), all start from rank 0's
+    initialisation, and rank 0 alone writes files.
     """
+    kvstore = create_kvstore(args.kvstore) if args.kvstore else 'device'
+    rank, workers = (kvstore.rank, kvstore.num_workers) if is_distributed(args.kvstore) \
+        else (0, 1)
+    if workers > 1:
+        log(f'worker rank {rank} of {workers}, kvstore {args.kvstore}')
     train_iter, test_iter = load_data_fashion_mnist(
-        args.batch_size, resize=args.resize, root=args.data_root, num_train=args.num_train,
-        num_test=args.num_test, ctx=as_context_list(args.ctx)[0], seed=args.seed)
+        args.batch_size // workers, resize=args.resize, root=args.data_root,
+        num_train=args.num_train, num_test=args.num_test, ctx=as_context_list(args.ctx)[0],
+        seed=args.seed, num_parts=workers, part_index=rank)
     mx.random.seed(args.seed)
     net.initialize(init.Xavier(), ctx=args.ctx)
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})
-    checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'))
-    if not args.resume and checkpoint.exists():
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr},
+                            kvstore=kvstore)
+    checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'), write=rank == 0,
+                            trainer_states=not is_distributed(args.kvstore))
+    if rank == 0 and not args.resume and checkpoint.exists():
         previous = checkpoint.directory + '.previous'
         log(f'keeping the earlier checkpoint as {previous}')
         _replace_dir(checkpoint.directory, previous)
     history = train_ch5(net, train_iter, test_iter, args.batch_size, trainer, args.ctx,
                         args.epochs, checkpoint=checkpoint, resume=args.resume, log=log)
-    history.meta.update(title=title, resize=args.resize, num_train=train_iter.num_examples,
-                        num_test=test_iter.num_examples, seed=args.seed)
+    if rank != 0:
+        return history
+    history.meta.update(title=title, resize=args.resize, seed=args.seed,
+                        num_train=train_iter.num_examples * workers,
+                        num_test=test_iter.num_examples, workers=workers, kvstore=args.kvstore)
     history.save(os.path.join(args.out, 'history.json'))
     save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '
@@ -209,6 +234,7 @@ def run_chapter_main(main, prog):
     except KeyboardInterrupt:
         print(f'{prog}: interrupted; finished epochs are in the checkpoint: '
               f'add --resume to continue', file=sys.stderr)
-        sys.exit(130)
+        exit_now(130)
     except (DataNotFoundError, TrainingDiverged, CheckpointError) as err:
-        sys.exit(f'{prog}: error: {err}')
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        exit_now(1)
