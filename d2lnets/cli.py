@@ -13,12 +13,12 @@ import shutil
 import sys
 
 import mxnet as mx
-from mxnet import gluon, init
+from mxnet import init
 
 from .checkpoint import Checkpoint, CheckpointError
 from .data import load_data_fashion_mnist
-from .distributed import (KVSTORES, DistributedError, check_kvstore, create_kvstore, exit_now,
-                          is_distributed, num_launched_workers)
+from .distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
+                          join, num_launched_workers)
 from .fashion_mnist import DataNotFoundError
 from .inspection import print_layer_shapes
 from .plotting import save_history_plot
@@ -91,6 +91,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                      help='how gradients are summed: device or local (one process, default: '
                           'device), dist_sync or dist_async (processes started by '
                           'python -m d2lnets.launch, each training on a shard of the data)')
+    run.add_argument('--horovod', action='store_true',
+                     help='average gradients with Horovod (start with horovodrun -np N); '
+                          'each worker trains on a shard of the data')
     run.add_argument('--data-root', help='directory holding the four Fashion-MNIST .gz files '
                                          '(default: search, then download)')
     run.add_argument('--out', default=os.path.join('runs', chapter),
@@ -117,14 +120,26 @@ def parse_chapter_args(parser, argv=None):
     try:
         args.ctx = resolve_context(args.ctx)
         _check_writable(args.out)
-        check_kvstore(args.kvstore)
+        if args.horovod:
+            if args.kvstore:
+                raise ValueError('--horovod and --kvstore exclude each other: Horovod does '
+                                 'without a kvstore')
+            import_horovod()
+        else:
+            check_kvstore(args.kvstore)
     except (ValueError, DistributedError) as err:
         parser.error(str(err))
-    workers = num_launched_workers()
+    workers = _planned_workers(args)
     if args.batch_size % workers:
         parser.error(f'--batch-size {args.batch_size} does not split evenly among {workers} '
                      f'workers; give a multiple of {workers}')
     return args
+
+
+def _planned_workers(args):
+    if args.horovod:
+        return int(os.environ.get('HOROVOD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1')))
+    return num_launched_workers()
 
 
 def resolve_context(spec):
@@ -172,37 +187,36 @@ def train_chapter(net, args, title, log=print):
 
     Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
     OUT/checkpoint.previous unless --resume continues it), then writes
-    OUT/history.json and OUT/curves.png. Under a dist kvstore each worker
-    trains on its shard with batch_size / workers examples a step (so a step
-    still averages batch_size gradients), all start from rank 0's
+    OUT/history.json and OUT/curves.png. Under a dist kvstore or Horovod each
+    worker trains on its shard with batch_size / workers examples a step (so a
+    step still averages batch_size gradients), all start from rank 0's
     initialisation, and rank 0 alone writes files.
     """
-    kvstore = create_kvstore(args.kvstore) if args.kvstore else 'device'
-    rank, workers = (kvstore.rank, kvstore.num_workers) if is_distributed(args.kvstore) \
-        else (0, 1)
-    if workers > 1:
-        log(f'worker rank {rank} of {workers}, kvstore {args.kvstore}')
+    job = join(args.kvstore, args.horovod)
+    rank, workers = job.rank, job.workers
+    if job.kind not in ('device', 'local'):
+        log(f'worker rank {rank} of {workers}, {job.kind}')
     train_iter, test_iter = load_data_fashion_mnist(
         args.batch_size // workers, resize=args.resize, root=args.data_root,
         num_train=args.num_train, num_test=args.num_test, ctx=as_context_list(args.ctx)[0],
         seed=args.seed, num_parts=workers, part_index=rank)
     mx.random.seed(args.seed)
     net.initialize(init.Xavier(), ctx=args.ctx)
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr},
-                            kvstore=kvstore)
+    trainer = job.trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})
     checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'), write=rank == 0,
-                            trainer_states=not is_distributed(args.kvstore))
+                            trainer_states=job.trainer_states)
     if rank == 0 and not args.resume and checkpoint.exists():
         previous = checkpoint.directory + '.previous'
         log(f'keeping the earlier checkpoint as {previous}')
         _replace_dir(checkpoint.directory, previous)
-    history = train_ch5(net, train_iter, test_iter, args.batch_size, trainer, args.ctx,
-                        args.epochs, checkpoint=checkpoint, resume=args.resume, log=log)
+    history = train_ch5(net, train_iter, test_iter, job.step_batch(args.batch_size), trainer,
+                        args.ctx, args.epochs, checkpoint=checkpoint, resume=args.resume,
+                        log=log)
     if rank != 0:
         return history
     history.meta.update(title=title, resize=args.resize, seed=args.seed,
                         num_train=train_iter.num_examples * workers,
-                        num_test=test_iter.num_examples, workers=workers, kvstore=args.kvstore)
+                        num_test=test_iter.num_examples, workers=workers, parallel=job.kind)
     history.save(os.path.join(args.out, 'history.json'))
     save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '

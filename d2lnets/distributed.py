@@ -10,7 +10,11 @@ The optimizer state therefore lives on the servers and is not checkpointed.
 (Applying the sum on the workers instead, `update_on_kvstore=False`, gave
 corrupted first steps in 2 of 6 runs here with MXNet 1.9.1.)
 
-A worker is started by `python -m d2lnets.launch`, which sets the DMLC_*
+Horovod (Sergeev and Del Balso, 2018) is the other way in, for users who
+have it: workers started by `horovodrun` average their gradients with
+allreduce, no servers involved.
+
+A kvstore worker is started by `python -m d2lnets.launch`, which sets the DMLC_*
 variables. A worker that dies while the others wait in ps-lite leaves them
 waiting forever, and a worker whose Python code raised hangs at exit itself
 (ps-lite's shutdown waits for the others), so workers here leave at once,
@@ -18,9 +22,11 @@ with `os._exit`, when they fail.
 """
 import os
 import sys
+from dataclasses import dataclass
 
 import mxnet as mx
 import numpy as np
+from mxnet import gluon
 
 KVSTORES = ('device', 'local', 'dist_sync', 'dist_async')
 
@@ -63,6 +69,63 @@ def create_kvstore(kvstore):
     if is_distributed(kvstore):
         fail_fast()
     return store
+
+
+HOROVOD_INSTALL = ('HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod==0.28.1 '
+                   '(builds with Gloo in about 2 minutes)')
+
+
+@dataclass
+class Membership:
+    """This process's place in a data-parallel job.
+
+    `trainer(params, optimizer, optimizer_params)` builds the job's Trainer;
+    `step_batch(batch_size)` is what to pass to `trainer.step` when each
+    worker takes batch_size / workers examples a step, so that a step
+    averages batch_size gradients; `trainer_states` says whether the
+    optimizer state is local and can be checkpointed.
+    """
+    rank: int
+    workers: int
+    kind: str
+    trainer: object
+    step_batch: object
+    trainer_states: bool
+
+
+def join(kvstore=None, horovod=False):
+    """Join the job this process belongs to (a dist kvstore or Horovod), or
+    stand alone (rank 0 of 1) with `kvstore` ('device' by default)."""
+    if horovod:
+        hvd = import_horovod()
+        hvd.init()
+
+        def horovod_trainer(params, optimizer, optimizer_params):
+            hvd.broadcast_parameters(params, root_rank=0)
+            return hvd.DistributedTrainer(params, optimizer, optimizer_params)
+
+        # DistributedTrainer divides the summed gradients by the workers too.
+        return Membership(hvd.rank(), hvd.size(), 'horovod', horovod_trainer,
+                          lambda batch_size: batch_size // hvd.size(), True)
+    store = create_kvstore(kvstore) if kvstore else 'device'
+
+    def kvstore_trainer(params, optimizer, optimizer_params):
+        return gluon.Trainer(params, optimizer, optimizer_params, kvstore=store)
+
+    if is_distributed(kvstore):
+        return Membership(store.rank, store.num_workers, kvstore, kvstore_trainer,
+                          lambda batch_size: batch_size, False)
+    return Membership(0, 1, kvstore or 'device', kvstore_trainer, lambda batch_size: batch_size,
+                      True)
+
+
+def import_horovod():
+    try:
+        import horovod.mxnet as hvd
+    except ImportError as err:
+        raise DistributedError(f'--horovod needs Horovod built for MXNet ({err}): '
+                               f'{HOROVOD_INSTALL}') from None
+    return hvd
 
 
 def fail_fast():

@@ -1,7 +1,7 @@
 """A worker for the launcher's tests: train a small net on fixed data with
-train_ch5 over a dist kvstore, then save this worker's parameters.
+train_ch5 over a dist kvstore (or Horovod), then save this worker's parameters.
 
-    python tests/dist_worker.py OUT KVSTORE [--fail-rank R] [--hang-rank R] [--tag T]
+    python tests/dist_worker.py OUT KVSTORE|horovod [--fail-rank R] [--hang-rank R] [--tag T]
 
 Worker r of n trains on rows r, r + n, r + 2n, ... of `data()` in order, so a
 step of all workers together sees the same examples as one process taking
@@ -16,7 +16,7 @@ import numpy as np
 from mxnet import gluon, init
 
 from d2lnets.data import ImageBatches
-from d2lnets.distributed import create_kvstore, shard_indices
+from d2lnets.distributed import join, shard_indices
 from d2lnets.train import train_ch5
 
 GLOBAL_BATCH = 16
@@ -48,24 +48,24 @@ def main():
     parser.add_argument('--hang-rank', type=int)
     parser.add_argument('--tag', help='ignored: marks the processes of one test')
     args = parser.parse_args()
-    kv = create_kvstore(args.kvstore)
+    horovod = args.kvstore == 'horovod'
+    job = join(None if horovod else args.kvstore, horovod=horovod)
     images, labels = data()
-    index = shard_indices(len(labels), kv.num_workers, kv.rank)
-    batch = GLOBAL_BATCH // kv.num_workers
-    train_iter = ImageBatches(images[index], labels[index], batch)
+    index = shard_indices(len(labels), job.workers, job.rank)
+    train_iter = ImageBatches(images[index], labels[index], GLOBAL_BATCH // job.workers)
     test_iter = ImageBatches(images, labels, GLOBAL_BATCH)
     net = build()
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1}, kvstore=kv)
+    trainer = job.trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
 
     def on_epoch(history):
-        if kv.rank == args.fail_rank:
-            raise RuntimeError(f'worker rank {kv.rank} fails on purpose')
-        while kv.rank == args.hang_rank:
+        if job.rank == args.fail_rank:
+            raise RuntimeError(f'worker rank {job.rank} fails on purpose')
+        while job.rank == args.hang_rank:
             time.sleep(1)
 
-    train_ch5(net, train_iter, test_iter, GLOBAL_BATCH, trainer, mx.cpu(), EPOCHS,
-              on_epoch=on_epoch)
-    net.save_parameters(os.path.join(args.out, f'rank{kv.rank}.params'))
+    train_ch5(net, train_iter, test_iter, job.step_batch(GLOBAL_BATCH), trainer, mx.cpu(),
+              EPOCHS, on_epoch=on_epoch)
+    net.save_parameters(os.path.join(args.out, f'rank{job.rank}.params'))
 
 
 if __name__ == '__main__':

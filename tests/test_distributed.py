@@ -1,4 +1,6 @@
 """Sharding and the checks that keep a distributed run from starting wrong."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,19 @@ def test_batch_must_split_evenly_among_workers(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
         lenet.main(['--kvstore', 'dist_sync', '--batch-size', '256', '--out', str(tmp_path)])
     assert '--batch-size 256 does not split evenly among 3 workers' in capsys.readouterr().err
+
+
+def test_horovod_and_kvstore_exclude_each_other(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        lenet.main(['--horovod', '--kvstore', 'dist_sync', '--out', str(tmp_path)])
+    assert '--horovod and --kvstore exclude each other' in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec('horovod') is not None, reason='Horovod is installed')
+def test_horovod_missing_is_one_line_with_the_install_command(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        lenet.main(['--horovod', '--out', str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert 'HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod==0.28.1' in err

@@ -1,7 +1,9 @@
 """The launcher and dist kvstore training, on 127.0.0.1 with real processes:
 one scheduler, one server and two workers running tests/dist_worker.py."""
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -80,6 +82,23 @@ def test_dist_sync_workers_end_equal_to_one_process(tmp_path):
     moved = max(np.abs(value - initial[key]).max() for key, value in rank0.items())
     assert moved > 1e-3  # the workers did train
     assert '[worker 0]' in result.stdout and '[worker 1]' in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec('horovod') is None or not shutil.which('horovodrun'),
+                    reason='Horovod is not installed (HOROVOD_WITH_MXNET=1 pip install '
+                           '--no-build-isolation horovod==0.28.1)')
+def test_horovod_workers_end_equal_to_one_process(tmp_path):
+    result = subprocess.run(['horovodrun', '--gloo', '-np', '2', '-H', 'localhost:2',
+                             sys.executable, os.path.join(HERE, 'dist_worker.py'),
+                             str(tmp_path), 'horovod'], cwd=ROOT, capture_output=True,
+                            text=True, timeout=200, env={**os.environ, 'PYTHONPATH': ROOT})
+    assert result.returncode == 0, result.stdout + result.stderr
+    rank0 = load_params(tmp_path / 'rank0.params')
+    rank1 = load_params(tmp_path / 'rank1.params')
+    single = single_process_params(tmp_path)
+    for key, value in rank0.items():
+        np.testing.assert_array_equal(value, rank1[key])
+        np.testing.assert_allclose(value, single[key], rtol=1e-5, atol=1e-6)
 
 
 def test_dist_async_trains_and_ends(tmp_path):
@@ -191,9 +210,9 @@ def test_chapter_under_the_launcher(tmp_path):
                              '--num-train', '1000', '--num-test', '200', '--epochs', '1',
                              '--out', str(out), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert 'worker rank 0 of 2, kvstore dist_sync' in result.stdout
-    assert 'worker rank 1 of 2, kvstore dist_sync' in result.stdout
+    assert 'worker rank 0 of 2, dist_sync' in result.stdout
+    assert 'worker rank 1 of 2, dist_sync' in result.stdout
     meta = json.loads((out / 'history.json').read_text())['meta']
-    assert (meta['workers'], meta['kvstore'], meta['num_train']) == (2, 'dist_sync', 1000)
+    assert (meta['workers'], meta['parallel'], meta['num_train']) == (2, 'dist_sync', 1000)
     assert (out / 'checkpoint' / 'model.params').exists()
     assert not (out / 'checkpoint' / 'trainer.states').exists()  # on the servers
