@@ -1,0 +1,110 @@
+"""The same network in PyTorch, built from a Gluon one layer by layer, with
+the Gluon parameters copied in, so that the benchmark compares the two
+frameworks on exactly the same architecture (the tests check the outputs
+agree).
+
+Sequential networks of standard layers convert (LeNet, AlexNet, VGG, NiN,
+BN-LeNet); a network with a block of its own (ResNet's Residual, GoogLeNet's
+Inception, DenseNet's DenseBlock) raises `NotConvertible`.
+"""
+import torch
+from mxnet.gluon import nn
+
+ACTIVATIONS = {'relu': torch.nn.ReLU, 'sigmoid': torch.nn.Sigmoid, 'tanh': torch.nn.Tanh}
+
+
+class NotConvertible(TypeError):
+    """A Gluon block with no PyTorch counterpart here."""
+
+
+class BatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """Batch norm over axis 1 of (N, C) or (N, C, H, W), as Gluon's nn.BatchNorm."""
+
+    def _check_input_dim(self, input):
+        if input.dim() not in (2, 4):
+            raise ValueError(f'expected a 2-D or 4-D input, got {input.dim()}-D')
+
+
+def torch_twin(block):
+    """A `torch.nn.Module` computing what the initialised Gluon `block` computes."""
+    layers = []
+    _convert(block, layers)
+    return torch.nn.Sequential(*layers)
+
+
+def _convert(block, layers):
+    if isinstance(block, (nn.HybridSequential, nn.Sequential)):
+        for child in block:
+            _convert(child, layers)
+    elif isinstance(block, nn.Conv2D):
+        layers.append(_conv(block))
+        _activation(block.act, layers)
+    elif isinstance(block, nn.Dense):
+        if block._flatten:
+            layers.append(torch.nn.Flatten())
+        weight = block.weight.data().asnumpy()
+        linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=block.bias is not None)
+        _copy(linear, block)
+        layers.append(linear)
+        _activation(block.act, layers)
+    elif isinstance(block, (nn.MaxPool2D, nn.AvgPool2D, nn.GlobalAvgPool2D,
+                            nn.GlobalMaxPool2D)):
+        layers.append(_pool(block._kwargs))
+    elif isinstance(block, nn.Activation):
+        _activation(block, layers)
+    elif isinstance(block, nn.Dropout):
+        layers.append(torch.nn.Dropout(block._rate))
+    elif isinstance(block, nn.Flatten):
+        layers.append(torch.nn.Flatten())
+    elif isinstance(block, nn.BatchNorm):
+        layers.append(_batch_norm(block))
+    else:
+        raise NotConvertible(f'{type(block).__name__} has no PyTorch twin here')
+
+
+def _conv(block):
+    k = block._kwargs
+    weight = block.weight.data().asnumpy()
+    conv = torch.nn.Conv2d(weight.shape[1] * k['num_group'], k['num_filter'], k['kernel'],
+                           stride=k['stride'], padding=k['pad'], dilation=k['dilate'],
+                           groups=k['num_group'], bias=not k['no_bias'])
+    _copy(conv, block)
+    return conv
+
+
+def _pool(k):
+    if k['global_pool']:
+        return (torch.nn.AdaptiveAvgPool2d(1) if k['pool_type'] == 'avg'
+                else torch.nn.AdaptiveMaxPool2d(1))
+    ceil = k['pooling_convention'] == 'full'
+    if k['pool_type'] == 'max':
+        return torch.nn.MaxPool2d(k['kernel'], k['stride'], k['pad'], ceil_mode=ceil)
+    return torch.nn.AvgPool2d(k['kernel'], k['stride'], k['pad'], ceil_mode=ceil,
+                              count_include_pad=k['count_include_pad'])
+
+
+def _batch_norm(block):
+    k = block._kwargs
+    gamma = block.gamma.data().asnumpy()
+    norm = BatchNorm(gamma.shape[0], eps=k['eps'], momentum=1 - k['momentum'])
+    with torch.no_grad():
+        norm.weight.copy_(torch.from_numpy(gamma))
+        norm.bias.copy_(torch.from_numpy(block.beta.data().asnumpy()))
+        norm.running_mean.copy_(torch.from_numpy(block.running_mean.data().asnumpy()))
+        norm.running_var.copy_(torch.from_numpy(block.running_var.data().asnumpy()))
+    return norm
+
+
+def _activation(act, layers):
+    if act is None:
+        return
+    if act._act_type not in ACTIVATIONS:
+        raise NotConvertible(f'activation {act._act_type} has no PyTorch twin here')
+    layers.append(ACTIVATIONS[act._act_type]())
+
+
+def _copy(module, block):
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(block.weight.data().asnumpy()))
+        if block.bias is not None:
+            module.bias.copy_(torch.from_numpy(block.bias.data().asnumpy()))
