@@ -65,6 +65,8 @@ def test_benchmark_runs_and_writes_json(tmp_path, capsys):
     has_torch = importlib.util.find_spec('torch') is not None
     assert ('pytorch' in lenet['train']) == has_torch
     assert 'pytorch' in resnet['skipped']
-    assert lenet['train_flops_per_image'] == 6 * (6*24*24*25 + 16*8*8*150 + 256*120 + 120*84 + 84*10)  # LeNet, by hand
+    # LeNet by hand: two convolutions' outputs x fan-in, three dense layers' weights.
+    lenet_macs = 6 * 24 * 24 * 25 + 16 * 8 * 8 * 150 + 256 * 120 + 120 * 84 + 84 * 10
+    assert lenet['train_flops_per_image'] == 6 * lenet_macs
     assert set(report['data_pipeline']) == {'28', '96'}
     assert 'd2lnets training speed' in capsys.readouterr().out
