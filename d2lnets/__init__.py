@@ -6,9 +6,9 @@ Modules: `models` (the architectures and their registry), `data` (Fashion-MNIST
 batches), `train` (`train_ch5`), `inspection` (per-layer shapes, parameter
 counts), `plotting`, `checkpoint`, `history`, `cli` (what chapters share).
 """
-from ._threads import use_all_cores
+from ._threads import tune_threads
 
-use_all_cores()
+tune_threads()
 
 try:
     import mxnet  # noqa: F401  (checked first: every module needs it)

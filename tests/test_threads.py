@@ -1,4 +1,4 @@
-"""d2lnets gives MXNet every usable core unless told otherwise."""
+"""d2lnets gives MXNet every usable core, and spinning threads, unless told otherwise."""
 import os
 import subprocess
 import sys
@@ -8,7 +8,7 @@ PROBE = 'import d2lnets, os; print(os.environ["OMP_NUM_THREADS"])'
 
 
 def omp_threads_seen(env_update, code=PROBE):
-    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
     env.update(env_update)
     return subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
@@ -25,3 +25,9 @@ def test_the_users_setting_wins():
 def test_nothing_changes_once_mxnet_is_loaded():
     code = 'import mxnet, d2lnets, os; print(os.environ.get("OMP_NUM_THREADS", "unset"))'
     assert omp_threads_seen({}, code) == 'unset'
+
+
+def test_threads_spin_between_operators_unless_the_user_says_otherwise():
+    code = 'import d2lnets, os; print(os.environ["OMP_WAIT_POLICY"])'
+    assert omp_threads_seen({}, code) == 'ACTIVE'
+    assert omp_threads_seen({'OMP_WAIT_POLICY': 'PASSIVE'}, code) == 'PASSIVE'
