@@ -6,16 +6,50 @@ it on Fashion-MNIST resized to 96 with the book's setting: lr 0.1, batch 128,
 5 epochs, Xavier initialisation, SGD.
 
     python -m chapters.googlenet
+    python -m chapters.googlenet --dataset cifar10 --resize 32
+
+With `--dataset cifar10` it trains the 3-channel GoogLeNet on CIFAR-10
+(found or downloaded as `d2lnets.cifar10` says), each training image randomly
+crop-resized (--crop-scale of its area) and flipped.
 """
-from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.googlenet import googlenet
+from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run_chapter_main,
+                         train_chapter)
+from d2lnets.data import load_data_cifar10
+from d2lnets.inspection import print_layer_shapes
+from d2lnets.models.googlenet import googlenet, googlenet_cifar10
 
 BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)
 QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 32
 
 
-main = chapter_main('googlenet', __doc__, BOOK, QUICK, MIN_RESIZE, googlenet, 'GoogLeNet')
+def main(argv=None):
+    parser = chapter_parser('googlenet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
+    data = parser.add_argument_group('data')
+    data.add_argument('--dataset', choices=('fashion-mnist', 'cifar10'), default='fashion-mnist',
+                      help='what to train on (default: %(default)s, as the book)')
+    data.add_argument('--crop-scale', type=positive_float, default=0.08,
+                      help='CIFAR-10: smallest fraction of an image a random crop keeps '
+                           '(default: %(default)s)')
+    data.add_argument('--workers', type=int, default=2,
+                      help='CIFAR-10: data loader processes (default: %(default)s)')
+    args = parse_chapter_args(parser, argv)
+    if not 0 < args.crop_scale <= 1:
+        parser.error(f'--crop-scale {args.crop_scale} must lie in (0, 1]')
+    if args.dataset == 'fashion-mnist':
+        net, channels, load_data, name = googlenet(), 1, None, 'GoogLeNet'
+    else:
+        net, channels, name = googlenet_cifar10(), 3, 'GoogLeNet, CIFAR-10'
+
+        def load_data(batch_size, num_parts, part_index):
+            return load_data_cifar10(batch_size, resize=args.resize, root=args.data_root,
+                                     crop_scale=(args.crop_scale, 1.0), num_train=args.num_train,
+                                     num_test=args.num_test, num_parts=num_parts,
+                                     part_index=part_index, num_workers=args.workers,
+                                     seed=args.seed)
+    print_layer_shapes(net, (1, channels, args.resize, args.resize))
+    train_chapter(net, args, title=f'{name}, {args.resize}x{args.resize}', load_data=load_data)
+
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.googlenet')

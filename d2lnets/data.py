@@ -19,7 +19,8 @@ from .fashion_mnist import MIRRORS, load_arrays
 class ImageBatches:
     """Iterate over (X, y) mini-batches of uint8 images held in memory.
 
-    X is float32 of shape (batch, 1, H, W) in [0, 1] on `ctx`, resized to
+    Images are uint8, (N, H, W) grey or (N, H, W, C) colour. X is float32 of
+    shape (batch, C, H, W) in [0, 1] on `ctx` (C = 1 for grey), resized to
     `resize` x `resize` when given; y is float32 of shape (batch,) on `ctx`.
     The last batch keeps what is left over, as the book's DataLoader does.
     """
@@ -50,8 +51,8 @@ class ImageBatches:
             yield self._batch(index)
 
     def _batch(self, index):
-        raw = nd.array(self.images[index], ctx=self.ctx, dtype='uint8')
-        X = raw.astype('float32').expand_dims(axis=1) / 255
+        raw = nd.array(self.images[index], ctx=self.ctx, dtype='uint8').astype('float32') / 255
+        X = raw.transpose((0, 3, 1, 2)) if raw.ndim == 4 else raw.expand_dims(axis=1)
         if self.resize is not None and self.resize != X.shape[-1]:
             X = nd.contrib.BilinearResize2D(X, height=self.resize, width=self.resize,
                                             align_corners=False)
@@ -121,3 +122,48 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f'{name} must be a positive integer, got {value!r}')
     return int(value)
+
+
+def load_data_cifar10(batch_size, resize=None, root=None, crop_scale=(0.08, 1.0),
+                      num_train=None, num_test=None, num_parts=1, part_index=0,
+                      num_workers=2, seed=0, download=True):
+    """Return (train_iter, test_iter) over CIFAR-10 (D2L section 14.1).
+
+    Training images get a random resized crop (area `crop_scale` of the
+    image, resized to `resize` or 32) and a random horizontal flip, per image
+    in `num_workers` loader processes; test images are only resized. X is
+    float32 (batch, 3, H, W) in [0, 1] on the CPU. `num_train`, `num_test`,
+    `num_parts` and `part_index` take class-balanced subsets and shards as in
+    `load_data_fashion_mnist`.
+    """
+    from mxnet import gluon
+    from mxnet.gluon.data.vision import transforms
+
+    from .cifar10 import load_cifar10
+    data = load_cifar10(root=root, download=download)
+    size = resize or 32
+    splits = {}
+    for split, subset in (('train', num_train), ('test', num_test)):
+        images, labels = data[split]
+        if subset is not None:
+            index = balanced_subset(labels, subset, seed)
+            images, labels = images[index], labels[index]
+        splits[split] = images, labels
+    train_images, train_labels = splits['train']
+    if num_parts > 1:
+        index = shard_indices(len(train_labels), num_parts, part_index)
+        train_images, train_labels = train_images[index], train_labels[index]
+    augment = transforms.Compose([transforms.RandomResizedCrop(size, scale=crop_scale),
+                                  transforms.RandomFlipLeftRight(), transforms.ToTensor()])
+    plain = transforms.Compose(([transforms.Resize(size)] if size != 32 else [])
+                               + [transforms.ToTensor()])
+    mx.random.seed(seed)
+    iters = []
+    for (images, labels), transform, shuffle in (((train_images, train_labels), augment, True),
+                                                 (splits['test'], plain, False)):
+        dataset = gluon.data.ArrayDataset(nd.array(images, dtype='uint8'), labels)
+        loader = gluon.data.DataLoader(dataset.transform_first(transform), batch_size,
+                                       shuffle=shuffle, num_workers=num_workers)
+        loader.num_examples = len(dataset)  # as ImageBatches has it
+        iters.append(loader)
+    return tuple(iters)

@@ -3,11 +3,8 @@
 Generated stand-ins (with their own checksum table) test the search order and
 the downloads from a web server on loopback; the real files test the real table.
 """
-import functools
-import http.server
 import os
 import shutil
-import threading
 import warnings
 
 import numpy as np
@@ -105,23 +102,6 @@ def test_offline_with_nothing_found_says_where_and_how(places):
     assert str(places['cache']) in message and str(places['debian']) in message
     assert 'apt-get install dataset-fashion-mnist' in message
     assert 'download into' in message
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def mirror_server(tmp_path):
-    """A web server on loopback serving tmp_path; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{server.server_address[1]}/'
-    server.shutdown()
-    server.server_close()
 
 
 def test_download_tries_mirrors_until_one_serves_whole_files(places, mirror_server, tmp_path):
