@@ -182,7 +182,7 @@ def _check_writable(directory):
                          f'pass --out with a writable directory') from None
 
 
-def train_chapter(net, args, title, log=print):
+def train_chapter(net, args, title, log=print, load_data=None):
     """The book's experiment: Fashion-MNIST, Xavier initialisation, SGD, train_ch5.
 
     Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
@@ -190,16 +190,21 @@ def train_chapter(net, args, title, log=print):
     OUT/history.json and OUT/curves.png. Under a dist kvstore or Horovod each
     worker trains on its shard with batch_size / workers examples a step (so a
     step still averages batch_size gradients), all start from rank 0's
-    initialisation, and rank 0 alone writes files.
+    initialisation, and rank 0 alone writes files. `load_data(batch_size,
+    num_parts, part_index)` gives other data than Fashion-MNIST.
     """
     job = join(args.kvstore, args.horovod)
     rank, workers = job.rank, job.workers
     if job.kind not in ('device', 'local'):
         log(f'worker rank {rank} of {workers}, {job.kind}')
-    train_iter, test_iter = load_data_fashion_mnist(
-        args.batch_size // workers, resize=args.resize, root=args.data_root,
-        num_train=args.num_train, num_test=args.num_test, ctx=as_context_list(args.ctx)[0],
-        seed=args.seed, num_parts=workers, part_index=rank)
+    if load_data is None:
+        train_iter, test_iter = load_data_fashion_mnist(
+            args.batch_size // workers, resize=args.resize, root=args.data_root,
+            num_train=args.num_train, num_test=args.num_test,
+            ctx=as_context_list(args.ctx)[0], seed=args.seed, num_parts=workers,
+            part_index=rank)
+    else:
+        train_iter, test_iter = load_data(args.batch_size // workers, workers, rank)
     mx.random.seed(args.seed)
     net.initialize(init.Xavier(), ctx=args.ctx)
     trainer = job.trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})

@@ -1,0 +1,97 @@
+"""Fine-Tuning: D2L section 14.2 (13.2 in the first MXNet edition).
+
+A network trained on ImageNet keeps its features; its output layer is
+replaced for the new classes and the whole network is trained on a folder of
+photos, keeping the epoch with the best validation accuracy.
+
+    python -m d2lnets.image_folder photos/ data/photos-split      # 9:1, classes.txt
+    python -m chapters.finetune data/photos-split --model vgg16 \\
+        --pretrained ~/.mxnet/models/vgg16-e660d456.params
+    python -m d2lnets.predict --model vgg16 --params runs/finetune/best.params \\
+        --classes data/photos-split/classes.txt some-photo.jpg
+
+`--pretrained` is a parameter file of the same architecture, trained on any
+classes, e.g. ImageNet's 1,000 (its output layer is not used). Parameters are
+matched layer by layer in order, so files saved under other layer names fit,
+as long as the layers are the same (tested: MXNet's model-zoo vgg11_bn and
+resnet18_v1 list their parameters with the shapes, in the order, of the
+registry's vgg11_bn and resnet18). The defaults are the seed's: Adam at 2e-4.
+"""
+import argparse
+import os
+
+import mxnet as mx
+from mxnet import gluon, init, nd
+
+from d2lnets import augment
+from d2lnets.cli import positive_float, positive_int, resolve_context, run_chapter_main
+from d2lnets.finetune import (OPTIMIZERS, ParamsMismatchError, finetune, load_by_order,
+                              replace_output)
+from d2lnets.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
+from d2lnets.models import UnknownModelError, get_model, model_input_shape
+from d2lnets.train import as_context_list
+
+AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
+                 'vgg-paper': augment.vgg_paper_train}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m chapters.finetune',
+                                     description=__doc__.split('\n\n')[0])
+    parser.add_argument('data', help='folder with train/, val/ and classes.txt '
+                                     '(python -m d2lnets.image_folder makes one)')
+    parser.add_argument('--model', default='vgg16', help='registry name (default: vgg16)')
+    parser.add_argument('--pretrained', help='ImageNet parameter file of that model '
+                                             '(default: none, train from scratch)')
+    parser.add_argument('--optimizer', choices=OPTIMIZERS, default='adam')
+    parser.add_argument('--lr', type=positive_float, default=2e-4)
+    parser.add_argument('--epochs', type=positive_int, default=5)
+    parser.add_argument('--batch-size', type=positive_int, default=32)
+    parser.add_argument('--augment', choices=list(AUGMENTATIONS), default='crop-flip',
+                        help="training augmentation: random resized crop and flip, or the "
+                             "VGG paper's scale jitter, flip and RGB shift")
+    parser.add_argument('--workers', type=int, default=2, help='data loader processes')
+    parser.add_argument('--ctx', help="'cpu' or 'gpu:N' (default: d2l.try_gpu())")
+    parser.add_argument('--out', default=os.path.join('runs', 'finetune'))
+    parser.add_argument('--seed', type=int, default=0)
+    return parser, parser.parse_args(argv)
+
+
+def build(model, pretrained, num_classes, ctx):
+    """The registry's `model`, with pretrained parameters if given (all but
+    the output layer's, which is replaced by a new one of `num_classes`)."""
+    net = get_model(model)
+    net.initialize(init.Xavier(), ctx=ctx)
+    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=as_context_list(ctx)[0]))
+    if pretrained:
+        load_by_order(net, os.path.expanduser(pretrained), skip_last=2)
+    return replace_output(net, num_classes)
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    try:
+        ctx = resolve_context(args.ctx)
+        train_set = ImageFolderDataset(os.path.join(args.data, 'train'))
+        val_set = ImageFolderDataset(os.path.join(args.data, 'val'))
+        mx.random.seed(args.seed)
+        net = build(args.model, args.pretrained, len(train_set.classes), ctx)
+    except (ValueError, ImageFolderError, UnknownModelError, ParamsMismatchError) as err:
+        parser.error(str(err))
+    if train_set.classes != val_set.classes:
+        parser.error(f'train/ and val/ of {args.data} hold different classes')
+    print(f'{len(train_set)} training and {len(val_set)} validation images, '
+          f'{len(train_set.classes)} classes (see {os.path.join(args.data, CLASS_INDEX)})')
+    train_iter = gluon.data.DataLoader(
+        train_set.transform_first(AUGMENTATIONS[args.augment]()), args.batch_size,
+        shuffle=True, num_workers=args.workers)
+    val_iter = gluon.data.DataLoader(val_set.transform_first(augment.evaluation()),
+                                     args.batch_size, num_workers=args.workers)
+    best_path = os.path.join(args.out, 'best.params')
+    _, best = finetune(net, train_iter, val_iter, args.batch_size, ctx, args.epochs,
+                       optimizer=args.optimizer, lr=args.lr, best_path=best_path)
+    print(f'best validation accuracy {best:.3f}; parameters in {best_path}')
+
+
+if __name__ == '__main__':
+    run_chapter_main(main, 'python -m chapters.finetune')

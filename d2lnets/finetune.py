@@ -1,0 +1,104 @@
+"""Fine-tuning a trained network on new classes (D2L section 14.2), as the
+seed reproduces VGG16 on a folder of flower photos.
+
+- `load_by_order`: put the parameters of a `.params` file (for example a
+  model-zoo file a user downloaded) into a network of the same architecture,
+  matched in order and by shape, since the zoo names its layers differently;
+  the output layer may be left out.
+- `replace_output`: a new output layer for the new classes.
+- `finetune`: train with `train_ch5` (Adam at 2e-4 as the seed, or SGD),
+  keeping the parameters of the epoch with the best validation accuracy.
+"""
+import os
+
+import mxnet as mx
+from mxnet import gluon, init, nd
+from mxnet.gluon import nn
+
+from .train import train_ch5
+
+OPTIMIZERS = ('adam', 'sgd')
+
+
+class ParamsMismatchError(ValueError):
+    """A parameter file that does not fit the network."""
+
+
+def load_by_order(net, path, skip_last=0):
+    """Copy the arrays of `path` into `net`'s parameters in order.
+
+    `net` must be initialised and have run once, so that its shapes are
+    known. The file's arrays and the network's parameters are paired in the
+    order they were created; the last `skip_last` parameters of the network
+    (2 for a new Dense output layer: weight and bias) keep their own values
+    and the file's last `skip_last` arrays are ignored. Raises
+    `ParamsMismatchError` naming the first pair whose shapes differ, or the
+    counts when they differ.
+    """
+    params = list(net.collect_params().values())
+    if any(0 in p.shape for p in params):
+        raise ValueError('initialise the network and pass one batch through it before '
+                         'loading parameters into it')
+    try:
+        saved = nd.load(str(path))
+    except mx.base.MXNetError:
+        raise ParamsMismatchError(f'{path} is not an MXNet parameter file') from None
+    if not isinstance(saved, dict):
+        raise ParamsMismatchError(f'{path} holds a list of arrays, not named parameters')
+    names, arrays = list(saved), list(saved.values())
+    if len(arrays) != len(params):
+        raise ParamsMismatchError(
+            f'{path} has {len(arrays)} arrays but the network has {len(params)} parameters; '
+            f'it was saved from another architecture')
+    keep = len(params) - skip_last
+    for i, (param, array) in enumerate(zip(params[:keep], arrays[:keep], strict=True)):
+        if tuple(param.shape) != array.shape:
+            raise ParamsMismatchError(
+                f'{path}: array {i} ({names[i]}) has shape {array.shape} but parameter '
+                f'{param.name} expects {param.shape}; the file is from another architecture')
+        param.set_data(array)
+    return net
+
+
+def replace_output(net, num_classes):
+    """`net` (a HybridSequential) with its last layer replaced by a new,
+    Xavier-initialised Dense layer of `num_classes` outputs."""
+    if not isinstance(net, nn.HybridSequential) or not isinstance(net[-1], nn.Dense):
+        raise ValueError('replace_output needs a HybridSequential ending in a Dense layer')
+    new = nn.HybridSequential()
+    for block in list(net)[:-1]:
+        new.add(block)
+    output = nn.Dense(num_classes)
+    output.initialize(init.Xavier(), ctx=list(net.collect_params().values())[0].list_ctx())
+    new.add(output)
+    return new
+
+
+def make_trainer(net, optimizer='adam', lr=2e-4):
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f'optimizer {optimizer!r}: use one of {", ".join(OPTIMIZERS)}')
+    params = {'learning_rate': lr}
+    if optimizer == 'sgd':
+        params['momentum'] = 0.9
+    return gluon.Trainer(net.collect_params(), optimizer, params)
+
+
+def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
+             lr=2e-4, best_path=None, log=print):
+    """Fine-tune `net` and save the parameters of its best validation epoch
+    to `best_path` (when given). Returns (history, best validation accuracy)."""
+    trainer = make_trainer(net, optimizer, lr)
+    best = {'acc': -1.0}
+
+    def keep_best(history):
+        acc = history.epochs[-1]['test_acc']
+        if acc > best['acc']:
+            best['acc'] = acc
+            if best_path is not None:
+                os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
+                net.save_parameters(best_path)
+                log(f'best validation accuracy so far ({acc:.3f}): saved {best_path}')
+
+    history = train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs,
+                        log=log, on_epoch=keep_best)
+    return history, best['acc']
