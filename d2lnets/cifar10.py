@@ -21,7 +21,7 @@ import urllib.request
 
 import numpy as np
 
-from .fashion_mnist import DOWNLOAD_TIMEOUT_S, DataNotFoundError
+from .datasets import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
 
 ENV_VAR = 'D2LNETS_CIFAR10'
 FOLDER = 'cifar-10-batches-py'
@@ -46,14 +46,13 @@ class CorruptFileError(ValueError):
 
 
 def cache_dir():
-    home = os.environ.get('MXNET_HOME', os.path.join(os.path.expanduser('~'), '.mxnet'))
-    return os.path.join(home, 'datasets', 'cifar10')
+    return mxnet_dataset_dir('cifar10')
 
 
 def search_dirs(root=None):
-    explicit = root or os.environ.get(ENV_VAR)
-    dirs = [os.path.expanduser(explicit)] if explicit else []
-    return [d for base in dirs + [cache_dir()] for d in (base, os.path.join(base, FOLDER))]
+    """The folders searched, in order: each place itself and its FOLDER."""
+    return [d for base in explicit_dirs(root, ENV_VAR) + [cache_dir()]
+            for d in (base, os.path.join(base, FOLDER))]
 
 
 def load_cifar10(root=None, download=True, url=ARCHIVE_URL, checksums=CHECKSUMS,

@@ -26,6 +26,7 @@ import urllib.request
 import warnings
 from functools import lru_cache
 
+from .datasets import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
 from .idx import IDXError, parse_idx, payload_sha256, read_gzip_bytes
 
 ENV_VAR = 'D2LNETS_FASHION_MNIST'
@@ -48,13 +49,6 @@ FILES = {
 }
 TEXT_LABELS = ('t-shirt', 'trouser', 'pullover', 'dress', 'coat',
                'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')
-DOWNLOAD_TIMEOUT_S = 30
-
-
-class DataNotFoundError(RuntimeError):
-    """Fashion-MNIST is nowhere to be found and could not be downloaded."""
-
-
 def get_fashion_mnist_labels(labels):
     """The text label of each numeric label (D2L section 4.2)."""
     return [TEXT_LABELS[int(i)] for i in labels]
@@ -62,15 +56,12 @@ def get_fashion_mnist_labels(labels):
 
 def mxnet_cache_dir():
     """MXNet's own cache directory for Fashion-MNIST."""
-    home = os.environ.get('MXNET_HOME', os.path.join(os.path.expanduser('~'), '.mxnet'))
-    return os.path.join(home, 'datasets', 'fashion-mnist')
+    return mxnet_dataset_dir('fashion-mnist')
 
 
 def search_dirs(root=None):
     """The directories searched, in order, for the four files."""
-    explicit = root or os.environ.get(ENV_VAR)
-    dirs = [os.path.expanduser(explicit)] if explicit else []
-    return dirs + [mxnet_cache_dir(), DEBIAN_DIR]
+    return explicit_dirs(root, ENV_VAR) + [mxnet_cache_dir(), DEBIAN_DIR]
 
 
 def load_arrays(root=None, download=True, mirrors=MIRRORS):
