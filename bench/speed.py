@@ -287,7 +287,8 @@ def machine():
     except (OSError, StopIteration):
         pass
     info = dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), python=platform.python_version(),
-                mxnet=mx.__version__, omp_num_threads=os.environ.get('OMP_NUM_THREADS'))
+                mxnet=mx.__version__, omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'))
     try:
         import torch
         info['torch'] = torch.__version__
