@@ -21,15 +21,13 @@ import argparse
 import os
 
 import mxnet as mx
-from mxnet import gluon, init, nd
+from mxnet import gluon
 
 from d2lnets import augment
 from d2lnets.cli import positive_float, positive_int, resolve_context, run_chapter_main
-from d2lnets.finetune import (OPTIMIZERS, ParamsMismatchError, finetune, load_by_order,
-                              replace_output)
+from d2lnets.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
 from d2lnets.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
-from d2lnets.models import UnknownModelError, get_model, model_input_shape
-from d2lnets.train import as_context_list
+from d2lnets.models import UnknownModelError
 
 AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
                  'vgg-paper': augment.vgg_paper_train}
@@ -57,17 +55,6 @@ def parse_args(argv=None):
     return parser, parser.parse_args(argv)
 
 
-def build(model, pretrained, num_classes, ctx):
-    """The registry's `model`, with pretrained parameters if given (all but
-    the output layer's, which is replaced by a new one of `num_classes`)."""
-    net = get_model(model)
-    net.initialize(init.Xavier(), ctx=ctx)
-    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=as_context_list(ctx)[0]))
-    if pretrained:
-        load_by_order(net, os.path.expanduser(pretrained), skip_last=2)
-    return replace_output(net, num_classes)
-
-
 def main(argv=None):
     parser, args = parse_args(argv)
     try:
@@ -75,7 +62,7 @@ def main(argv=None):
         train_set = ImageFolderDataset(os.path.join(args.data, 'train'))
         val_set = ImageFolderDataset(os.path.join(args.data, 'val'))
         mx.random.seed(args.seed)
-        net = build(args.model, args.pretrained, len(train_set.classes), ctx)
+        net = pretrained_network(args.model, args.pretrained, len(train_set.classes), ctx)
     except (ValueError, ImageFolderError, UnknownModelError, ParamsMismatchError) as err:
         parser.error(str(err))
     if train_set.classes != val_set.classes:

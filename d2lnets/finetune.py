@@ -15,6 +15,7 @@ import mxnet as mx
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
+from .models import get_model, model_input_shape
 from .train import train_ch5
 
 OPTIMIZERS = ('adam', 'sgd')
@@ -74,6 +75,19 @@ def replace_output(net, num_classes):
     return new
 
 
+def pretrained_network(model, pretrained, num_classes, ctx):
+    """The registry's `model`, with the parameters of the file `pretrained` if
+    given (all but the output layer's), and a new output layer of
+    `num_classes`."""
+    net = get_model(model)
+    net.initialize(init.Xavier(), ctx=ctx)
+    first = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
+    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=first))
+    if pretrained:
+        load_by_order(net, os.path.expanduser(pretrained), skip_last=2)
+    return replace_output(net, num_classes)
+
+
 def make_trainer(net, optimizer='adam', lr=2e-4):
     if optimizer not in OPTIMIZERS:
         raise ValueError(f'optimizer {optimizer!r}: use one of {", ".join(OPTIMIZERS)}')
@@ -84,9 +98,10 @@ def make_trainer(net, optimizer='adam', lr=2e-4):
 
 
 def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
-             lr=2e-4, best_path=None, log=print):
+             lr=2e-4, best_path=None, log=print, on_epoch=None):
     """Fine-tune `net` and save the parameters of its best validation epoch
-    to `best_path` (when given). Returns (history, best validation accuracy)."""
+    to `best_path` (when given); `on_epoch` as in `train_ch5` (e.g. a
+    LivePlot). Returns (history, best validation accuracy)."""
     trainer = make_trainer(net, optimizer, lr)
     best = {'acc': -1.0}
 
@@ -98,6 +113,8 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
                 net.save_parameters(best_path)
                 log(f'best validation accuracy so far ({acc:.3f}): saved {best_path}')
+        if on_epoch is not None:
+            on_epoch(history)
 
     history = train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs,
                         log=log, on_epoch=keep_best)
