@@ -6,7 +6,9 @@ faster training and 2x faster matrix products with both cores), and by
 default its threads go to sleep between the many small parallel regions of a
 training step; OMP_WAIT_POLICY=ACTIVE keeps them spinning instead (measured
 on a 2-core Xeon: LeNet 1.2-2.3x, BN-LeNet 2.4x, AlexNet 1.23x faster
-training; see docs/results.md). The thread pools read these variables when
+training; see docs/results.md). Processes that horovodrun (or mpirun)
+starts side by side on one machine share its cores. The thread pools read
+these variables when
 MXNet is loaded, so this must run before the first `import mxnet`; values
 the user set win.
 """
@@ -18,15 +20,17 @@ SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE'}
 
 
 def tune_threads():
-    """Set OMP_NUM_THREADS to the usable core count and OMP_WAIT_POLICY to
-    ACTIVE, each only if unset, and only if MXNet is not loaded yet."""
+    """Set OMP_NUM_THREADS to the usable core count (divided among the
+    processes horovodrun or mpirun started on this machine) and
+    OMP_WAIT_POLICY to ACTIVE, each only if unset, and only if MXNet is not
+    loaded yet."""
     global SET_BY_D2LNETS
     if 'mxnet' in sys.modules:
         return
     for name, value in SETTINGS.items():
         os.environ.setdefault(name, value)
     if 'OMP_NUM_THREADS' not in os.environ:
-        os.environ['OMP_NUM_THREADS'] = str(usable_cores())
+        os.environ['OMP_NUM_THREADS'] = str(max(1, usable_cores() // processes_here()))
         SET_BY_D2LNETS = True
 
 
@@ -36,3 +40,11 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def processes_here():
+    """How many processes of a Horovod or MPI job run on this machine (1 if none)."""
+    for name in ('HOROVOD_LOCAL_SIZE', 'OMPI_COMM_WORLD_LOCAL_SIZE'):
+        if os.environ.get(name, '').isdigit():
+            return max(1, int(os.environ[name]))
+    return 1

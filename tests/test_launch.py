@@ -84,11 +84,15 @@ def test_dist_sync_workers_end_equal_to_one_process(tmp_path):
     assert '[worker 0]' in result.stdout and '[worker 1]' in result.stdout
 
 
-@pytest.mark.skipif(importlib.util.find_spec('horovod') is None or not shutil.which('horovodrun'),
+HOROVODRUN = shutil.which('horovodrun', path=os.path.dirname(sys.executable)) or \
+    shutil.which('horovodrun')
+
+
+@pytest.mark.skipif(importlib.util.find_spec('horovod') is None or not HOROVODRUN,
                     reason='Horovod is not installed (HOROVOD_WITH_MXNET=1 pip install '
                            '--no-build-isolation horovod==0.28.1)')
 def test_horovod_workers_end_equal_to_one_process(tmp_path):
-    result = subprocess.run(['horovodrun', '--gloo', '-np', '2', '-H', 'localhost:2',
+    result = subprocess.run([HOROVODRUN, '--gloo', '-np', '2', '-H', 'localhost:2',
                              sys.executable, os.path.join(HERE, 'dist_worker.py'),
                              str(tmp_path), 'horovod'], cwd=ROOT, capture_output=True,
                             text=True, timeout=200, env={**os.environ, 'PYTHONPATH': ROOT})

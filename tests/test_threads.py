@@ -8,7 +8,8 @@ PROBE = 'import d2lnets, os; print(os.environ["OMP_NUM_THREADS"])'
 
 
 def omp_threads_seen(env_update, code=PROBE):
-    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'HOROVOD_LOCAL_SIZE')}
     env.update(env_update)
     return subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
@@ -16,6 +17,11 @@ def omp_threads_seen(env_update, code=PROBE):
 
 def test_all_usable_cores_by_default():
     assert omp_threads_seen({}) == str(len(os.sched_getaffinity(0)))
+
+
+def test_horovod_processes_on_one_machine_share_its_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert omp_threads_seen({'HOROVOD_LOCAL_SIZE': '2'}) == str(max(1, cores // 2))
 
 
 def test_the_users_setting_wins():
