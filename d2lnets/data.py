@@ -103,9 +103,18 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
         Train on part `part_index` of `num_parts` equal shards of the training
         set (after the subset), one per worker of a distributed job.
     """
-    arrays = load_arrays(root=root, download=download, mirrors=mirrors)
-    iters = []
-    for split, size, shuffle in (('train', num_train, True), ('test', num_test, False)):
+    splits = subsets_and_shard(load_arrays(root=root, download=download, mirrors=mirrors),
+                               num_train, num_test, seed, num_parts, part_index)
+    return tuple(ImageBatches(*splits[split], batch_size, shuffle=split == 'train',
+                              resize=resize, ctx=ctx, seed=seed) for split in ('train', 'test'))
+
+
+def subsets_and_shard(arrays, num_train, num_test, seed, num_parts=1, part_index=0):
+    """{'train': (images, labels), 'test': ...} cut to class-balanced subsets of
+    `num_train` and `num_test` (when given), the training set then cut to part
+    `part_index` of `num_parts` equal shards."""
+    splits = {}
+    for split, size in (('train', num_train), ('test', num_test)):
         images, labels = arrays[split]
         if size is not None:
             index = balanced_subset(labels, size, seed)
@@ -113,9 +122,8 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
         if split == 'train' and num_parts > 1:
             index = shard_indices(len(labels), num_parts, part_index)
             images, labels = images[index], labels[index]
-        iters.append(ImageBatches(images, labels, batch_size, shuffle=shuffle,
-                                  resize=resize, ctx=ctx, seed=seed))
-    return tuple(iters)
+        splits[split] = images, labels
+    return splits
 
 
 def _positive_int(value, name):
@@ -140,26 +148,16 @@ def load_data_cifar10(batch_size, resize=None, root=None, crop_scale=(0.08, 1.0)
     from mxnet.gluon.data.vision import transforms
 
     from .cifar10 import load_cifar10
-    data = load_cifar10(root=root, download=download)
+    splits = subsets_and_shard(load_cifar10(root=root, download=download), num_train,
+                               num_test, seed, num_parts, part_index)
     size = resize or 32
-    splits = {}
-    for split, subset in (('train', num_train), ('test', num_test)):
-        images, labels = data[split]
-        if subset is not None:
-            index = balanced_subset(labels, subset, seed)
-            images, labels = images[index], labels[index]
-        splits[split] = images, labels
-    train_images, train_labels = splits['train']
-    if num_parts > 1:
-        index = shard_indices(len(train_labels), num_parts, part_index)
-        train_images, train_labels = train_images[index], train_labels[index]
     augment = transforms.Compose([transforms.RandomResizedCrop(size, scale=crop_scale),
                                   transforms.RandomFlipLeftRight(), transforms.ToTensor()])
     plain = transforms.Compose(([transforms.Resize(size)] if size != 32 else [])
                                + [transforms.ToTensor()])
     mx.random.seed(seed)
     iters = []
-    for (images, labels), transform, shuffle in (((train_images, train_labels), augment, True),
+    for (images, labels), transform, shuffle in ((splits['train'], augment, True),
                                                  (splits['test'], plain, False)):
         dataset = gluon.data.ArrayDataset(nd.array(images, dtype='uint8'), labels)
         loader = gluon.data.DataLoader(dataset.transform_first(transform), batch_size,
