@@ -16,7 +16,7 @@ from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
 from .models import get_model, model_input_shape
-from .train import train_ch5
+from .train import as_context_list, train_ch5
 
 OPTIMIZERS = ('adam', 'sgd')
 
@@ -75,14 +75,20 @@ def replace_output(net, num_classes):
     return new
 
 
+def initialized_model(model, ctx, **kwargs):
+    """The registry's `model` (built with `kwargs`), Xavier-initialised on
+    `ctx` and run once on its input size, so that every shape is known."""
+    net = get_model(model, **kwargs)
+    net.initialize(init.Xavier(), ctx=ctx)
+    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=as_context_list(ctx)[0]))
+    return net
+
+
 def pretrained_network(model, pretrained, num_classes, ctx):
     """The registry's `model`, with the parameters of the file `pretrained` if
     given (all but the output layer's), and a new output layer of
     `num_classes`."""
-    net = get_model(model)
-    net.initialize(init.Xavier(), ctx=ctx)
-    first = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
-    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=first))
+    net = initialized_model(model, ctx)
     if pretrained:
         load_by_order(net, os.path.expanduser(pretrained), skip_last=2)
     return replace_output(net, num_classes)

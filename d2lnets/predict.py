@@ -17,8 +17,8 @@ from mxnet import nd
 from ._messages import first_line
 from .augment import evaluation
 from .image_folder import IMAGE_EXTENSIONS, ImageFolderError, read_class_index, read_image
-from .models import get_model
-from .models.registry import UnknownModelError, model_input_shape
+from .finetune import initialized_model
+from .models import UnknownModelError
 
 
 def image_paths(paths):
@@ -34,9 +34,7 @@ def image_paths(paths):
 
 
 def load_network(model, params, num_classes, ctx):
-    net = get_model(model, num_classes=num_classes)
-    net.initialize(ctx=ctx)
-    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=ctx))
+    net = initialized_model(model, ctx, num_classes=num_classes)
     try:
         net.load_parameters(params, ctx=ctx)
     except (AssertionError, mx.base.MXNetError, OSError) as err:
