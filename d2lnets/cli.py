@@ -18,7 +18,7 @@ from mxnet import init
 from .checkpoint import Checkpoint, CheckpointError
 from .data import load_data_fashion_mnist
 from .distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
-                          join, num_launched_workers)
+                          join, planned_workers)
 from .fashion_mnist import DataNotFoundError
 from .inspection import print_layer_shapes
 from .plotting import save_history_plot
@@ -129,17 +129,11 @@ def parse_chapter_args(parser, argv=None):
             check_kvstore(args.kvstore)
     except (ValueError, DistributedError) as err:
         parser.error(str(err))
-    workers = _planned_workers(args)
+    workers = planned_workers(args.horovod)
     if args.batch_size % workers:
         parser.error(f'--batch-size {args.batch_size} does not split evenly among {workers} '
                      f'workers; give a multiple of {workers}')
     return args
-
-
-def _planned_workers(args):
-    if args.horovod:
-        return int(os.environ.get('HOROVOD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1')))
-    return num_launched_workers()
 
 
 def resolve_context(spec):

@@ -56,8 +56,12 @@ def check_kvstore(kvstore):
                                'dist_sync or dist_async: add --kvstore dist_sync')
 
 
-def num_launched_workers():
-    """DMLC_NUM_WORKER under a launcher, else 1."""
+def planned_workers(horovod=False):
+    """How many workers the job this process was started in has, read from
+    the environment before joining it: horovodrun's (or mpirun's) size with
+    Horovod, else DMLC_NUM_WORKER under a launcher, else 1."""
+    if horovod:
+        return int(os.environ.get('HOROVOD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1')))
     return int(os.environ.get('DMLC_NUM_WORKER', '1')) if launched_role() else 1
 
 
