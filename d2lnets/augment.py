@@ -55,8 +55,14 @@ class RGBShift(nn.Block):
 
 
 def _finish(steps):
-    return transforms.Compose(steps + [transforms.ToTensor(),
-                                       transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return transforms.Compose(steps + [to_input()])
+
+
+def to_input():
+    """uint8 (H, W, 3), or a batch (N, H, W, 3), to a float32 tensor (3, H, W),
+    or (N, 3, H, W), in [0, 1], normalized with ImageNet's mean and deviation."""
+    return transforms.Compose([transforms.ToTensor(),
+                               transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def random_resized_crop_flip(size=224):

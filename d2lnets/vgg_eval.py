@@ -11,15 +11,15 @@ arXiv:1409.1556, sections 3.2 and 4.2-4.4).
 - Top-1 and top-5 error, the paper's measures.
 
 Every function here takes images as uint8 (H, W, 3) NDArrays, as
-`mx.image.imread` gives them, and `prepare(img)` to turn a crop or an image
-into the network's normalized (3, H, W) input.
+`mx.image.imread` gives them; `prepare` turns an image, or a stack of crops,
+into the network's normalized input, as `augment` does for training.
 """
 import mxnet as mx
 import numpy as np
 from mxnet import image, nd
 from mxnet.gluon import nn
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD
+from .augment import to_input
 
 
 class DenseEvaluation(nn.HybridBlock):
@@ -73,12 +73,14 @@ def to_dense(net, kernel=7):
     return DenseEvaluation(features, head)
 
 
-def prepare(img, ctx=None):
-    """uint8 (H, W, 3) -> normalized float32 (1, 3, H, W) on `ctx` (default CPU)."""
-    x = img.astype('float32').transpose((2, 0, 1)) / 255
-    mean = nd.array(IMAGENET_MEAN).reshape((3, 1, 1))
-    std = nd.array(IMAGENET_STD).reshape((3, 1, 1))
-    return ((x - mean) / std).expand_dims(axis=0).as_in_context(ctx or mx.cpu())
+TO_INPUT = to_input()
+
+
+def prepare(images, ctx=None):
+    """uint8 (H, W, 3), or a batch (N, H, W, 3), -> normalized float32
+    (N, 3, H, W) on `ctx` (default CPU)."""
+    batch = images if images.ndim == 4 else images.expand_dims(axis=0)
+    return TO_INPUT(batch).as_in_context(ctx or mx.cpu())
 
 
 def _with_flip(x, flips):
@@ -111,8 +113,7 @@ def multi_crop_scores(net, img, scales=(256, 384, 512), size=224, grid=5, flips=
     scale and their flips (the paper's 5 x 5 x 2 crops a scale)."""
     probs = []
     for q in scales:
-        batch = nd.concat(*[prepare(c, ctx) for c in crops(image.resize_short(img, q),
-                                                               size, grid)], dim=0)
+        batch = prepare(nd.stack(*crops(image.resize_short(img, q), size, grid)), ctx)
         probs.append(nd.softmax(net(_with_flip(batch, flips))).mean(axis=0))
     return nd.stack(*probs).mean(axis=0)
 
