@@ -76,7 +76,7 @@ def create_kvstore(kvstore):
 
 
 HOROVOD_INSTALL = ('HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod==0.28.1 '
-                   '(builds with Gloo in about 2 minutes)')
+                   '(after pip install -U "setuptools<75"; it compiles for some minutes)')
 
 
 @dataclass
