@@ -44,8 +44,8 @@ import numpy as np
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import loss as gloss
 
-from d2lnets.data import ImageBatches
-from d2lnets.inspection import multiply_adds
+from d2lnets.data.batches import ImageBatches
+from d2lnets.viz.shapes import multiply_adds
 from d2lnets.models.alexnet import alexnet_book
 from d2lnets.models.batchnorm import lenet_bn
 from d2lnets.models.densenet import densenet_book

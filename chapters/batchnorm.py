@@ -10,7 +10,7 @@ from-scratch layer (the default, as the book starts), MXNet's nn.BatchNorm
     python -m chapters.batchnorm --norm concise
 """
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.batchnorm import lenet_bn, lenet_bn_scratch, lenet_ln
 
 BOOK = dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5)

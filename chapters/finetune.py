@@ -4,10 +4,10 @@ A network trained on ImageNet keeps its features; its output layer is
 replaced for the new classes and the whole network is trained on a folder of
 photos, keeping the epoch with the best validation accuracy.
 
-    python -m d2lnets.image_folder photos/ data/photos-split      # 9:1, classes.txt
+    python -m d2lnets.data.image_folder photos/ data/photos-split      # 9:1, classes.txt
     python -m chapters.finetune data/photos-split --model vgg16 \\
         --pretrained ~/.mxnet/models/vgg16-e660d456.params
-    python -m d2lnets.predict --model vgg16 --params runs/finetune/best.params \\
+    python -m d2lnets.inference.predict --model vgg16 --params runs/finetune/best.params \\
         --classes data/photos-split/classes.txt some-photo.jpg
 
 `--pretrained` is a parameter file of the same architecture, trained on any
@@ -23,10 +23,10 @@ import os
 import mxnet as mx
 from mxnet import gluon
 
-from d2lnets import augment
+from d2lnets.data import augment
 from d2lnets.cli import positive_float, positive_int, resolve_context, run_chapter_main
-from d2lnets.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
-from d2lnets.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
+from d2lnets.training.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
+from d2lnets.data.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
 from d2lnets.models import UnknownModelError
 
 AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
@@ -37,7 +37,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog='python -m chapters.finetune',
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('data', help='folder with train/, val/ and classes.txt '
-                                     '(python -m d2lnets.image_folder makes one)')
+                                     '(python -m d2lnets.data.image_folder makes one)')
     parser.add_argument('--model', default='vgg16', help='registry name (default: vgg16)')
     parser.add_argument('--pretrained', help='ImageNet parameter file of that model '
                                              '(default: none, train from scratch)')

@@ -9,13 +9,13 @@ it on Fashion-MNIST resized to 96 with the book's setting: lr 0.1, batch 128,
     python -m chapters.googlenet --dataset cifar10 --resize 32
 
 With `--dataset cifar10` it trains the 3-channel GoogLeNet on CIFAR-10
-(found or downloaded as `d2lnets.cifar10` says), each training image randomly
+(found or downloaded as `d2lnets.data.cifar10` says), each training image randomly
 crop-resized (--crop-scale of its area) and flipped.
 """
 from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run_chapter_main,
                          train_chapter)
-from d2lnets.data import load_data_cifar10
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.data.batches import load_data_cifar10
+from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.googlenet import googlenet, googlenet_cifar10
 
 BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)

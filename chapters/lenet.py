@@ -8,7 +8,7 @@ convolution and pools by averaging, as later editions do.
     python -m chapters.lenet
 """
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
-from d2lnets.inspection import print_layer_shapes
+from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.lenet import EDITIONS, lenet
 
 BOOK = dict(edition='first', lr=0.9, batch_size=256, resize=None, epochs=5)

@@ -15,14 +15,14 @@ import sys
 import mxnet as mx
 from mxnet import init
 
-from .checkpoint import Checkpoint, CheckpointError
-from .data import load_data_fashion_mnist
-from .distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
+from .training.checkpoint import Checkpoint, CheckpointError
+from .data.batches import load_data_fashion_mnist
+from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
                           join, planned_workers)
-from .fashion_mnist import DataNotFoundError
-from .inspection import print_layer_shapes
-from .plotting import save_history_plot
-from .train import TrainingDiverged, as_context_list, train_ch5
+from .data.fashion_mnist import DataNotFoundError
+from .viz.shapes import print_layer_shapes
+from .viz.curves import save_history_plot
+from .training.loop import TrainingDiverged, as_context_list, train_ch5
 
 
 class ChapterParser(argparse.ArgumentParser):
@@ -90,7 +90,7 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     run.add_argument('--kvstore', choices=KVSTORES,
                      help='how gradients are summed: device or local (one process, default: '
                           'device), dist_sync or dist_async (processes started by '
-                          'python -m d2lnets.launch, each training on a shard of the data)')
+                          'python -m d2lnets.training.launch, each training on a shard of the data)')
     run.add_argument('--horovod', action='store_true',
                      help='average gradients with Horovod (start with horovodrun -np N); '
                           'each worker trains on a shard of the data')

@@ -15,9 +15,10 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, init
 
-from d2lnets.data import ImageBatches
-from d2lnets.distributed import join, shard_indices
-from d2lnets.train import train_ch5
+from d2lnets.data.batches import ImageBatches
+from d2lnets.data.batches import shard_indices
+from d2lnets.training.distributed import join
+from d2lnets.training.loop import train_ch5
 
 GLOBAL_BATCH = 16
 NUM_EXAMPLES = 64

@@ -6,7 +6,7 @@ import pytest
 from mxnet import autograd, init, nd
 from mxnet.gluon import nn
 
-from d2lnets.inspection import layer_table
+from d2lnets.viz.shapes import layer_table
 from d2lnets.models import get_model
 from d2lnets.models.batchnorm import BatchNorm, LayerNorm, batch_norm
 

@@ -4,8 +4,8 @@ import itertools
 import pytest
 from mxnet.gluon import nn
 
-from d2lnets.calculators import conv_output_size, receptive_field, stacked_params_ratio
-from d2lnets.inspection import layer_table
+from d2lnets.viz.calculators import conv_output_size, receptive_field, stacked_params_ratio
+from d2lnets.viz.shapes import layer_table
 from d2lnets.models.alexnet import alexnet_book
 from d2lnets.models.vgg import vgg_block
 

@@ -1,7 +1,7 @@
 """The assignment checker on a correct answer and on typical wrong ones ("write vgg_block")."""
 from mxnet.gluon import nn
 
-from d2lnets.checker import check_assignment, describe_layers, leaf_layers
+from d2lnets.classroom.checker import check_assignment, describe_layers, leaf_layers
 from d2lnets.models.vgg import vgg_block
 
 SHAPE = (1, 64, 112, 112)

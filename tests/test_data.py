@@ -3,7 +3,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from d2lnets.data import ImageBatches, balanced_subset, load_data_fashion_mnist
+from d2lnets.data.batches import ImageBatches, balanced_subset, load_data_fashion_mnist
 
 
 def bilinear_resize_float64(images, size):

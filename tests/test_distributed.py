@@ -4,8 +4,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from d2lnets.data import load_data_fashion_mnist
-from d2lnets.distributed import DistributedError, check_kvstore, shard_indices
+from d2lnets.data.batches import load_data_fashion_mnist
+from d2lnets.data.batches import shard_indices
+from d2lnets.training.distributed import DistributedError, check_kvstore
 from chapters import lenet
 
 
@@ -37,7 +38,7 @@ def test_training_shards_split_the_subset_and_leave_the_test_set_whole():
 
 def test_dist_kvstore_without_a_launcher_is_refused(monkeypatch):
     monkeypatch.delenv('DMLC_ROLE', raising=False)
-    with pytest.raises(DistributedError, match='run it under python -m d2lnets.launch'):
+    with pytest.raises(DistributedError, match='run it under python -m d2lnets.training.launch'):
         check_kvstore('dist_sync')
     check_kvstore('device')
 
@@ -54,7 +55,7 @@ def test_chapter_refuses_dist_kvstore_without_launcher(monkeypatch, capsys, tmp_
         lenet.main(['--kvstore', 'dist_sync', '--out', str(tmp_path)])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and 'python -m d2lnets.launch' in err
+    assert len(err.splitlines()) == 1 and 'python -m d2lnets.training.launch' in err
 
 
 def test_batch_must_split_evenly_among_workers(monkeypatch, capsys, tmp_path):

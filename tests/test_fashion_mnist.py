@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from d2lnets import fashion_mnist as fm
-from d2lnets.idx import payload_sha256, read_gzip_bytes, write_idx
+from d2lnets.data import fashion_mnist as fm
+from d2lnets.data.idx import payload_sha256, read_gzip_bytes, write_idx
 
 
 def write_stand_in(directory, marker):

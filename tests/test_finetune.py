@@ -11,11 +11,11 @@ from mxnet.gluon import nn
 from PIL import Image
 
 from chapters import finetune as finetune_chapter
-from d2lnets import predict
-from d2lnets.data import ImageBatches
-from d2lnets.finetune import ParamsMismatchError, finetune, load_by_order, replace_output
+from d2lnets.inference import predict
+from d2lnets.data.batches import ImageBatches
+from d2lnets.training.finetune import ParamsMismatchError, finetune, load_by_order, replace_output
 from d2lnets.models import get_model
-from d2lnets.train import evaluate_accuracy
+from d2lnets.training.loop import evaluate_accuracy
 
 
 def small_net(hidden=8, classes=3, seed=0):

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from d2lnets.idx import IDXError, parse_idx, read_gzip_bytes, write_idx
+from d2lnets.data.idx import IDXError, parse_idx, read_gzip_bytes, write_idx
 
 
 @pytest.mark.parametrize('array', [

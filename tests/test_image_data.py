@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from d2lnets import augment, cifar10, image_folder
-from d2lnets.fashion_mnist import DataNotFoundError
+from d2lnets.data import augment
+
+from d2lnets.data import cifar10
+
+from d2lnets.data import image_folder
+from d2lnets.data.fashion_mnist import DataNotFoundError
 
 
 # CIFAR-10 ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ import io
 from mxnet import init, nd
 from mxnet.gluon import nn
 
-from d2lnets.inspection import count_parameters, layer_table, print_layer_shapes
+from d2lnets.viz.shapes import count_parameters, layer_table, print_layer_shapes
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from mxnet import gluon
 
-import d2lnets.launch as launch
-from d2lnets.data import ImageBatches
-from d2lnets.train import train_ch5
+import d2lnets.training.launch as launch
+from d2lnets.data.batches import ImageBatches
+from d2lnets.training.loop import train_ch5
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -25,9 +25,9 @@ import dist_worker  # noqa: E402
 
 
 def run_launcher(*args, timeout=120, env=None):
-    """Run `python -m d2lnets.launch ARGS`; return (CompletedProcess, seconds)."""
+    """Run `python -m d2lnets.training.launch ARGS`; return (CompletedProcess, seconds)."""
     start = time.monotonic()
-    result = subprocess.run([sys.executable, '-m', 'd2lnets.launch', *args], cwd=ROOT,
+    result = subprocess.run([sys.executable, '-m', 'd2lnets.training.launch', *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, 'PYTHONPATH': ROOT, **(env or {})})
     return result, time.monotonic() - start
@@ -135,7 +135,7 @@ def test_a_hanging_worker_is_ended_at_the_timeout(tmp_path):
 
 def test_a_killed_worker_ends_the_job(tmp_path):
     command = worker_command(str(tmp_path), 'dist_sync', '--hang-rank', '1')
-    proc = subprocess.Popen([sys.executable, '-m', 'd2lnets.launch', '-n', '2', *command],
+    proc = subprocess.Popen([sys.executable, '-m', 'd2lnets.training.launch', '-n', '2', *command],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, 'PYTHONPATH': ROOT})
     tag = tag_of(command)

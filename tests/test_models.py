@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, init, nd
 
-from d2lnets.inspection import count_parameters, layer_table, multiply_adds
+from d2lnets.viz.shapes import count_parameters, layer_table, multiply_adds
 from d2lnets.models import get_model, list_models, model_input_shape
 from d2lnets.models.googlenet import Inception
 from d2lnets.models.squeezenet import squeezenet

@@ -5,7 +5,7 @@ import pytest
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
-from d2lnets.train import as_context_list, evaluate_accuracy, train_ch5
+from d2lnets.training.loop import as_context_list, evaluate_accuracy, train_ch5
 
 DEVICES = [mx.cpu(0), mx.cpu(1)]
 

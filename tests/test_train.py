@@ -8,10 +8,10 @@ import pytest
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
-from d2lnets.checkpoint import Checkpoint, CheckpointError
-from d2lnets.data import load_data_fashion_mnist
+from d2lnets.training.checkpoint import Checkpoint, CheckpointError
+from d2lnets.data.batches import load_data_fashion_mnist
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
-from d2lnets.train import EPOCH_LINE, TrainingDiverged, evaluate_accuracy, train_ch5
+from d2lnets.training.loop import EPOCH_LINE, TrainingDiverged, evaluate_accuracy, train_ch5
 
 CTX = mx.cpu()
 

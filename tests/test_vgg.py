@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, init, nd
 
-from d2lnets.inspection import count_parameters, layer_table
+from d2lnets.viz.shapes import count_parameters, layer_table
 from d2lnets.models import get_model, list_models, model_input_shape
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block, vgg_paper
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from mxnet import init, nd
 
-from d2lnets import vgg_eval
+from d2lnets.inference import vgg_eval
 from d2lnets.models.resnet import resnet18_book
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
 

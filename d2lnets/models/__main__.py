@@ -3,7 +3,7 @@ input size, learnable parameters and multiply-adds at that input (one example)."
 import argparse
 
 import d2lnets  # noqa: F401  (before MXNet loads: every core)
-from d2lnets.inspection import count_parameters, multiply_adds
+from d2lnets.viz.shapes import count_parameters, multiply_adds
 from d2lnets.models import get_model, list_models, model_input_shape
 
 

@@ -2,7 +2,7 @@
 book's fine-tuning chapter reads its hot-dog photos (D2L section 14.2), and a
 deterministic split of such a folder into train and val.
 
-    python -m d2lnets.image_folder SRC DST [--val 0.1] [--seed 0] [--link]
+    python -m d2lnets.data.image_folder SRC DST [--val 0.1] [--seed 0] [--link]
 
 writes DST/train/<class>/..., DST/val/<class>/... and DST/classes.txt (the
 class index: line i names class i), taking the same images for val whenever
@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ._messages import first_line
+from .._messages import first_line
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 CLASS_INDEX = 'classes.txt'
@@ -123,7 +123,7 @@ def read_image(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m d2lnets.image_folder',
+    parser = argparse.ArgumentParser(prog='python -m d2lnets.data.image_folder',
                                      description='Split a folder of class sub-folders into '
                                                  'train and val, and write the class index.')
     parser.add_argument('source', help='folder with one sub-folder of images per class')

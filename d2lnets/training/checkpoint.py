@@ -14,7 +14,7 @@ SGD without momentum has no state to lose).
 import os
 import tempfile
 
-from ._messages import first_line
+from .._messages import first_line
 from .history import History
 
 PARAMS = 'model.params'

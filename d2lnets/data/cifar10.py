@@ -21,7 +21,7 @@ import urllib.request
 
 import numpy as np
 
-from .datasets import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
+from .sources import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
 
 ENV_VAR = 'D2LNETS_CIFAR10'
 FOLDER = 'cifar-10-batches-py'

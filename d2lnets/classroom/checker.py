@@ -13,8 +13,8 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import nn
 
-from ._messages import first_line
-from .inspection import infer_block
+from .._messages import first_line
+from ..viz.shapes import infer_block
 
 Layer = namedtuple('Layer', 'kind output_shape params')
 CheckResult = namedtuple('CheckResult', 'ok message')

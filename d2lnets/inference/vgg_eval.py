@@ -19,7 +19,7 @@ import numpy as np
 from mxnet import image, nd
 from mxnet.gluon import nn
 
-from .augment import to_input
+from ..data.augment import to_input
 
 
 class DenseEvaluation(nn.HybridBlock):

@@ -12,7 +12,6 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
-from .distributed import shard_indices
 from .fashion_mnist import MIRRORS, load_arrays
 
 
@@ -92,7 +91,7 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
     resize : int, optional
         Side length to resize the 28x28 images to, batch-wise on `ctx`.
     root : str, optional
-        Directory holding the four .gz files (see `d2lnets.fashion_mnist`).
+        Directory holding the four .gz files (see `d2lnets.data.fashion_mnist`).
     num_train, num_test : int, optional
         Class-balanced subsets of these sizes, for quick runs.
     ctx : mx.Context, optional
@@ -165,3 +164,17 @@ def load_data_cifar10(batch_size, resize=None, root=None, crop_scale=(0.08, 1.0)
         loader.num_examples = len(dataset)  # as ImageBatches has it
         iters.append(loader)
     return tuple(iters)
+
+def shard_indices(num_examples, num_parts, part_index):
+    """Indices of part `part_index` of `num_parts` equal, interleaved parts.
+
+    Every part has `num_examples // num_parts` examples (the few left over are
+    dropped), so every worker runs the same number of batches: in `dist_sync`
+    a worker with one batch more would wait for the others forever.
+    """
+    if not 0 <= part_index < num_parts:
+        raise ValueError(f'part {part_index} of {num_parts} does not exist')
+    per_part = num_examples // num_parts
+    if per_part == 0:
+        raise ValueError(f'{num_examples} examples cannot be shared by {num_parts} workers')
+    return np.arange(part_index, per_part * num_parts, num_parts)

@@ -14,7 +14,7 @@ Horovod (Sergeev and Del Balso, 2018) is the other way in, for users who
 have it: workers started by `horovodrun` average their gradients with
 allreduce, no servers involved.
 
-A kvstore worker is started by `python -m d2lnets.launch`, which sets the DMLC_*
+A kvstore worker is started by `python -m d2lnets.training.launch`, which sets the DMLC_*
 variables. A worker that dies while the others wait in ps-lite leaves them
 waiting forever, and a worker whose Python code raised hangs at exit itself
 (ps-lite's shutdown waits for the others), so workers here leave at once,
@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass
 
 import mxnet as mx
-import numpy as np
 from mxnet import gluon
 
 KVSTORES = ('device', 'local', 'dist_sync', 'dist_async')
@@ -50,7 +49,7 @@ def check_kvstore(kvstore):
         raise DistributedError(f'--kvstore {kvstore}: use one of {", ".join(KVSTORES)}')
     if is_distributed(kvstore) and launched_role() is None:
         raise DistributedError(f'--kvstore {kvstore} needs a scheduler and servers: run it '
-                               f'under python -m d2lnets.launch -n 2 -- <this command>')
+                               f'under python -m d2lnets.training.launch -n 2 -- <this command>')
     if launched_role() == 'worker' and not is_distributed(kvstore):
         raise DistributedError('started by a launcher (DMLC_ROLE=worker) but --kvstore is not '
                                'dist_sync or dist_async: add --kvstore dist_sync')
@@ -152,18 +151,3 @@ def exit_now(code):
     if launched_role() is not None:
         os._exit(code)
     sys.exit(code)
-
-
-def shard_indices(num_examples, num_parts, part_index):
-    """Indices of part `part_index` of `num_parts` equal, interleaved parts.
-
-    Every part has `num_examples // num_parts` examples (the few left over are
-    dropped), so every worker runs the same number of batches: in `dist_sync`
-    a worker with one batch more would wait for the others forever.
-    """
-    if not 0 <= part_index < num_parts:
-        raise ValueError(f'part {part_index} of {num_parts} does not exist')
-    per_part = num_examples // num_parts
-    if per_part == 0:
-        raise ValueError(f'{num_examples} examples cannot be shared by {num_parts} workers')
-    return np.arange(part_index, per_part * num_parts, num_parts)

@@ -79,7 +79,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         a list of contexts (`d2l.try_all_gpus()`): each batch is split across
         them and the trainer's kvstore keeps their parameters equal; initialise
         the net on all of them.
-    checkpoint : d2lnets.checkpoint.Checkpoint, optional
+    checkpoint : d2lnets.training.checkpoint.Checkpoint, optional
         Saved after every epoch.
     resume : bool
         Continue from `checkpoint` (parameters, optimizer state, history).
@@ -90,7 +90,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     check_every : int
         Batches between checks that the loss is still finite.
     on_epoch : callable, optional
-        Called with the history after every epoch, e.g. `plotting.LivePlot()`.
+        Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
 
     Returns
     -------

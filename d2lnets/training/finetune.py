@@ -15,8 +15,8 @@ import mxnet as mx
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
-from .models import get_model, model_input_shape
-from .train import as_context_list, train_ch5
+from ..models import get_model, model_input_shape
+from .loop import as_context_list, train_ch5
 
 OPTIMIZERS = ('adam', 'sgd')
 

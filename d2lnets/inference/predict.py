@@ -1,6 +1,6 @@
 """Print the top-k classes a fine-tuned network gives an image or a folder.
 
-    python -m d2lnets.predict --model vgg16 --params runs/finetune/best.params \\
+    python -m d2lnets.inference.predict --model vgg16 --params runs/finetune/best.params \\
         --classes data/flowers-split/classes.txt photo.jpg more-photos/
 
 Each image is resized (shorter side 256), centre-cropped to 224 and
@@ -14,11 +14,11 @@ import sys
 import mxnet as mx
 from mxnet import nd
 
-from ._messages import first_line
-from .augment import evaluation
-from .image_folder import IMAGE_EXTENSIONS, ImageFolderError, read_class_index, read_image
-from .finetune import initialized_model
-from .models import UnknownModelError
+from .._messages import first_line
+from ..data.augment import evaluation
+from ..data.image_folder import IMAGE_EXTENSIONS, ImageFolderError, read_class_index, read_image
+from ..training.finetune import initialized_model
+from ..models import UnknownModelError
 
 
 def image_paths(paths):
@@ -52,7 +52,7 @@ def top_k(net, path, classes, k, ctx):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m d2lnets.predict',
+    parser = argparse.ArgumentParser(prog='python -m d2lnets.inference.predict',
                                      description='Top-k classes of images.')
     parser.add_argument('paths', nargs='+', help='image files or folders of images')
     parser.add_argument('--model', required=True, help='registry name, e.g. vgg16')

@@ -20,7 +20,7 @@ from collections import namedtuple
 import mxnet as mx
 import numpy as np
 
-from ._messages import first_line
+from .._messages import first_line
 
 LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
 

@@ -26,7 +26,7 @@ import urllib.request
 import warnings
 from functools import lru_cache
 
-from .datasets import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
+from .sources import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
 from .idx import IDXError, parse_idx, payload_sha256, read_gzip_bytes
 
 ENV_VAR = 'D2LNETS_FASHION_MNIST'

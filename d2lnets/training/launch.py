@@ -1,6 +1,6 @@
 """Start a job on MXNet's parameter server (ps-lite) and end it cleanly.
 
-    python -m d2lnets.launch -n 2 -s 1 -- python -m chapters.resnet --kvstore dist_sync
+    python -m d2lnets.training.launch -n 2 -s 1 -- python -m chapters.resnet --kvstore dist_sync
 
 starts one scheduler, `-s` servers and `-n` workers, each with the DMLC_*
 variables that `mx.kv.create('dist_sync')` reads (D2L section 13.7 and
@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from . import _threads
+from .. import _threads
 
 EXIT_TIMEOUT = 124
 GRACE_SECONDS = 5
@@ -200,9 +200,9 @@ def _signal_group(proc, sig):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog='python -m d2lnets.launch',
+        prog='python -m d2lnets.training.launch',
         description='Run a command as the workers of a job on MXNet\'s parameter server.',
-        epilog='Example: python -m d2lnets.launch -n 2 -s 1 -- python -m chapters.lenet '
+        epilog='Example: python -m d2lnets.training.launch -n 2 -s 1 -- python -m chapters.lenet '
                '--kvstore dist_sync --ctx cpu')
     parser.add_argument('-n', '--num-workers', type=int, required=True,
                         help='number of worker processes')
@@ -238,7 +238,7 @@ def main(argv=None):
             socket.gethostbyname(socket.gethostname()) if hosts else '127.0.0.1')
         processes = plan(args.num_workers, args.num_servers, hosts, scheduler_host, args.port)
     except (LaunchError, OSError) as err:
-        print(f'python -m d2lnets.launch: error: {err}', file=sys.stderr)
+        print(f'python -m d2lnets.training.launch: error: {err}', file=sys.stderr)
         sys.exit(2)
     job = Job()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))

@@ -1,0 +1,1 @@
+"""The classroom kit: checking a student's block against the library's."""
