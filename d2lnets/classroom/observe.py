@@ -203,6 +203,7 @@ def observe_batch_norm(block, x, weights=None):
         param.set_data(nd.array(weight.reshape(param.shape)))
     with autograd.record():
         training = block(nd.array(x))
+    training.backward()  # nn.BatchNorm updates its moving statistics here
     moving = [params[2].data().asnumpy().reshape(-1), params[3].data().asnumpy().reshape(-1)]
     prediction = block(nd.array(x))
     return {'weights': weights, 'param_problem': None, 'steps': [],
