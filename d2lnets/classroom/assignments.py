@@ -29,9 +29,12 @@ class Check(namedtuple('Check', 'target args input_shape hidden reference')):
     them on a seeded input of `input_shape`."""
 
     @property
+    def call(self):
+        return f'{self.target}({", ".join(map(repr, self.args))})'
+
+    @property
     def label(self):
-        call = f'{self.target}({", ".join(map(repr, self.args))})'
-        return f'{call} on {"x".join(map(str, self.input_shape))}'
+        return f'{self.call} on {"x".join(map(str, self.input_shape))}'
 
 
 def _concise_batch_norm(num_features, num_dims):
@@ -139,7 +142,7 @@ def run_check(check, kind, namespace, timeout=DEFAULT_TIMEOUT):
         return CheckResult(False, f'no {check.target} defined: define it (with that name) '
                                   f'and run its cell first')
     return check_builder(student, check.reference, check.args, check.input_shape, kind,
-                         timeout=timeout, what=f'{check.target}{check.args!r}')
+                         timeout=timeout, what=check.call)
 
 
 def run_public_checks(name, namespace, timeout=DEFAULT_TIMEOUT):

@@ -73,8 +73,8 @@ def _run_child(sender, func, args, what):
 def describe_exception(err, what):
     """'<what> raised <Type>: <first line> (cell 3, line 4)': one line for a student.
 
-    The place is the last frame of code compiled under a '<cell N>' file name,
-    as the grader compiles each notebook cell.
+    The place is the last frame of code compiled under a '<student:LABEL>'
+    file name, as the grader compiles each notebook cell ('cell 3').
     """
     if isinstance(err, SystemExit):
         return f'{what} called exit() (code {err.code})'
@@ -82,7 +82,7 @@ def describe_exception(err, what):
     frame = err.__traceback__
     while frame is not None:
         name = frame.tb_frame.f_code.co_filename
-        if name.startswith('<cell '):
-            place = f' ({name[1:-1]}, line {frame.tb_lineno})'
+        if name.startswith('<student:'):
+            place = f' ({name[9:-1]}, line {frame.tb_lineno})'
         frame = frame.tb_next
     return f'{what} raised {type(err).__name__}: {first_line(err)}{place}'
