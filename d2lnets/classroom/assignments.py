@@ -8,6 +8,7 @@ the library's reference with the same arguments and compares them with
 `checker.check_builder`: the references live in `d2lnets.models`, which the
 template never imports.
 """
+import json
 from collections import namedtuple
 
 from mxnet.gluon import nn
@@ -42,6 +43,17 @@ def _concise_batch_norm(num_features, num_dims):
     return nn.BatchNorm(in_channels=num_features)
 
 
+def _function(signature):
+    return f'def {signature}:\n    # your code here\n    raise NotImplementedError\n'
+
+
+def _block(name, params):
+    return (f'class {name}(nn.Block):\n    def __init__(self, {params}, **kwargs):\n'
+            f'        super().__init__(**kwargs)\n        # your layers here\n\n'
+            f'    def forward(self, X):\n        # your computation here\n'
+            f'        raise NotImplementedError\n')
+
+
 def _checks(reference, target, public, hidden):
     return tuple([Check(target, args, shape, False, reference) for args, shape in public]
                  + [Check(target, args, shape, True, reference) for args, shape in hidden])
@@ -53,7 +65,7 @@ ASSIGNMENTS = {a.name: a for a in (
         '`vgg_block(num_convs, num_channels)` returns `num_convs` 3x3 convolutions of '
         '`num_channels` channels, each followed by ReLU and keeping height and width, then '
         'a 2x2 max pooling with stride 2.',
-        'def vgg_block(num_convs, num_channels):\n', 'block',
+        _function('vgg_block(num_convs, num_channels)'), 'block',
         _checks(vgg_block, 'vgg_block',
                 [((1, 8), (1, 3, 16, 16)), ((2, 16), (2, 4, 12, 12))],
                 [((3, 6), (1, 2, 8, 8)), ((2, 5), (2, 3, 10, 10))])),
@@ -62,7 +74,7 @@ ASSIGNMENTS = {a.name: a for a in (
         '`nin_block(num_channels, kernel_size, strides, padding)` returns a convolution '
         'with these settings and two 1x1 convolutions, all of `num_channels` channels and '
         'each followed by ReLU.',
-        'def nin_block(num_channels, kernel_size, strides, padding):\n', 'block',
+        _function('nin_block(num_channels, kernel_size, strides, padding)'), 'block',
         _checks(nin_block, 'nin_block',
                 [((8, 3, 1, 1), (1, 3, 12, 12)), ((6, 5, 2, 2), (2, 2, 11, 11))],
                 [((4, 11, 4, 0), (1, 1, 48, 48)), ((5, 1, 1, 0), (2, 3, 5, 5))])),
@@ -73,8 +85,7 @@ ASSIGNMENTS = {a.name: a for a in (
         '1x1 convolution of c2[0] then a 3x3 of c2[1] (padding 1); a 1x1 of c3[0] then a '
         '5x5 of c3[1] (padding 2); a 3x3 max pooling (stride 1, padding 1) then a 1x1 '
         'convolution of c4. Every convolution is followed by ReLU.',
-        'class Inception(nn.Block):\n    def __init__(self, c1, c2, c3, c4, **kwargs):\n'
-        '        super().__init__(**kwargs)\n', 'block',
+        _block('Inception', 'c1, c2, c3, c4'), 'block',
         _checks(Inception, 'Inception',
                 [((4, (3, 6), (2, 5), 3), (1, 4, 8, 8))],
                 [((2, (2, 3), (1, 2), 4), (2, 3, 6, 6)), ((1, (1, 1), (1, 1), 1),
@@ -85,8 +96,7 @@ ASSIGNMENTS = {a.name: a for a in (
         '(padding 1, stride `strides`), batch norm, ReLU, a 3x3 convolution (padding 1), '
         'batch norm; the input is added (through a 1x1 convolution of stride `strides` '
         'when `use_1x1conv`), then ReLU.',
-        'class Residual(nn.Block):\n    def __init__(self, num_channels, use_1x1conv=False, '
-        'strides=1, **kwargs):\n        super().__init__(**kwargs)\n', 'block',
+        _block('Residual', 'num_channels, use_1x1conv=False, strides=1'), 'block',
         _checks(Residual, 'Residual',
                 [((3,), (2, 3, 6, 6)), ((6, True, 2), (2, 3, 8, 8))],
                 [((4, True, 1), (2, 2, 5, 5)), ((5, True, 2), (2, 5, 7, 7)),
@@ -98,9 +108,8 @@ ASSIGNMENTS = {a.name: a for a in (
         'concatenated after its input on the channel axis, and the result feeds the next. '
         '`transition_block(num_channels)` is batch norm, ReLU, a 1x1 convolution of '
         '`num_channels`, then 2x2 average pooling with stride 2.',
-        'class DenseBlock(nn.Block):\n    def __init__(self, num_convs, num_channels, '
-        '**kwargs):\n        super().__init__(**kwargs)\n\n\n'
-        'def transition_block(num_channels):\n', 'block',
+        _block('DenseBlock', 'num_convs, num_channels') + '\n\n'
+        + _function('transition_block(num_channels)'), 'block',
         _checks(DenseBlock, 'DenseBlock', [((2, 4), (2, 3, 6, 6))], [((3, 2), (2, 5, 4, 4))])
         + _checks(transition_block, 'transition_block', [((5,), (2, 8, 6, 6))],
                   [((3,), (2, 6, 5, 5))])),
@@ -109,8 +118,7 @@ ASSIGNMENTS = {a.name: a for a in (
         '`Fire(squeeze, expand)`: a 1x1 convolution of `squeeze` channels with ReLU, then '
         'two convolutions side by side on its output, a 1x1 and a 3x3 (padding 1), each of '
         '`expand` channels with ReLU, concatenated on the channel axis (the 1x1 first).',
-        'class Fire(nn.Block):\n    def __init__(self, squeeze, expand, **kwargs):\n'
-        '        super().__init__(**kwargs)\n', 'block',
+        _block('Fire', 'squeeze, expand'), 'block',
         _checks(Fire, 'Fire', [((2, 4), (1, 6, 7, 7))], [((3, 5), (2, 4, 5, 5))])),
     Assignment(
         'batch_norm', 'Batch normalisation from scratch', 'D2L 8.5 (batch normalisation)',
@@ -121,8 +129,7 @@ ASSIGNMENTS = {a.name: a for a in (
         'and updates moving = 0.9 * moving + 0.1 * batch statistic; in prediction it '
         'normalises with the moving ones; eps is 1e-5. It must give the numbers '
         '`nn.BatchNorm` gives.',
-        'class BatchNorm(nn.Block):\n    def __init__(self, num_features, num_dims, '
-        '**kwargs):\n        super().__init__(**kwargs)\n', 'batch_norm',
+        _block('BatchNorm', 'num_features, num_dims'), 'batch_norm',
         _checks(_concise_batch_norm, 'BatchNorm', [((3, 4), (4, 3, 5, 5))],
                 [((5, 2), (8, 5)), ((2, 4), (3, 2, 4, 4))])),
 )}
@@ -158,3 +165,42 @@ def run_public_checks(name, namespace, timeout=DEFAULT_TIMEOUT):
     print(f'{passed} of {len(results)} public checks pass'
           + ('; the teacher also runs hidden ones with other sizes' if passed else ''))
     return results
+
+
+def template(name):
+    """The student's notebook for assignment `name` (nbformat 4, as a dict):
+    the task, a cell to write the answer in, and a cell running the public
+    checks. It imports no reference."""
+    a = get_assignment(name)
+    cells = [
+        _cell('markdown', f'# Assignment: {a.title}\n\n{a.section}. {a.task}\n\n'
+                          f'Write your answer in the cell under "Your answer", keeping the '
+                          f'names given, then run the cell under "Check": it runs the public '
+                          f'checks and tells you the first place your answer goes wrong. Your '
+                          f'teacher also runs hidden checks, with other sizes and options.'),
+        _cell('code', 'import d2lnets  # noqa: F401  (first: it gives MXNet every core)\n'
+                      'from mxnet import autograd, nd\nfrom mxnet.gluon import nn'),
+        _cell('markdown', '## Your answer'),
+        _cell('code', a.skeleton.rstrip('\n')),
+        _cell('markdown', '## Check'),
+        _cell('code', f'from d2lnets.classroom.assignments import run_public_checks\n\n'
+                      f'run_public_checks({a.name!r}, globals())'),
+    ]
+    return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
+            'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python',
+                                        'name': 'python3'},
+                         'language_info': {'name': 'python'}}}
+
+
+def _cell(kind, source):
+    cell = {'cell_type': kind, 'metadata': {}, 'source': source}
+    if kind == 'code':
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def write_template(name, path):
+    """Write `template(name)` to `path` (.ipynb)."""
+    with open(path, 'w') as f:
+        json.dump(template(name), f, indent=1)
+        f.write('\n')

@@ -85,4 +85,5 @@ def describe_exception(err, what):
         if name.startswith('<student:'):
             place = f' ({name[9:-1]}, line {frame.tb_lineno})'
         frame = frame.tb_next
-    return f'{what} raised {type(err).__name__}: {first_line(err)}{place}'
+    text = first_line(err) if str(err).strip() else ''
+    return f'{what} raised {type(err).__name__}{": " + text if text else ""}{place}'
