@@ -136,7 +136,7 @@ def grade_submission(student, path, assignment, references, timeout=60.0, check_
         with open(os.path.join(work, 'code.json'), 'w') as f:
             json.dump(cells, f)
         for number, reference in enumerate(references):
-            save_observation({'weights': reference['weights']},
+            save_observation({'weights': reference['weights'], 'layout': reference['layout']},
                              os.path.join(work, f'reference-{number}.npz'))
         command = ((['unshare', '-n'] if isolate_network else [])
                    + [sys.executable, '-m', 'd2lnets.classroom.runner', assignment.name, work,

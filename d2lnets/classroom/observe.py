@@ -12,7 +12,8 @@ cross from the process that runs a student's code to the one that judges it:
   (kernel, padding, strides), output ``shape`` and ``values``. Dropout is
   left out (it does nothing outside training).
 - ``outputs``: named results, ``[['output', array]]`` for a block.
-- ``weights``: the parameters' values, in the order the layers run.
+- ``weights``: the parameters' values, in the order the layers run, and
+  ``layout``: how many of them each layer has.
 - ``param_problem``: why the reference's weights do not fit, or None.
 
 The reference is observed with seeded random weights (`reference_weights`);
@@ -135,26 +136,32 @@ def _fits(param, weight):
         and [d for d in param.shape if d != 1] == [d for d in weight.shape if d != 1])
 
 
-def _shapes(params):
-    return ', '.join('x'.join(map(str, p.shape)) for p in params) or 'none'
+def _shapes(shapes):
+    return ', '.join('x'.join(map(str, shape)) for shape in shapes) or 'none'
 
 
-def _fit_problem(running, weights, order):
-    """Words for the first parameter (in running order) that does not fit."""
-    owner = {p: number for number, layer in enumerate(order, 1) for p in layer.params.values()}
-    for param, weight in zip(running, weights):
-        if not _fits(param, weight):
-            number = owner[param]
-            return (f'layer {number} ({layer_kind(order[number - 1])}): a parameter has shape '
-                    f'{"x".join(map(str, param.shape))}, expected '
-                    f'{"x".join(map(str, weight.shape))}')
-    if len(running) != len(weights):
-        return (f'your block has {len(running)} parameter tensors ({_shapes(running)}), '
-                f'expected {len(weights)}: did you leave out a bias or a layer, or add one?')
-    return None
+def _fit_problem(order, weights, layout):
+    """Words for the first layer (in running order) whose parameters do not
+    fit the reference's; `layout` is the reference's parameter count per layer."""
+    start = 0
+    for number, layer in enumerate(order, 1):
+        mine = list(layer.params.values())
+        count = layout[number - 1] if number <= len(layout) else 0
+        theirs, start = weights[start:start + count], start + count
+        if len(mine) != len(theirs) or not all(map(_fits, mine, theirs)):
+            hint = ''
+            if len(mine) < len(theirs) and isinstance(layer, (nn.Conv2D, nn.Dense)):
+                hint = ': did you turn its bias off (use_bias=False)?'
+            elif mine and theirs and mine[0].shape[0] != theirs[0].shape[0]:
+                hint = ': check its number of channels'
+            return (f'layer {number} ({layer_kind(layer)}): your parameters have shapes '
+                    f'{_shapes(p.shape for p in mine)}, expected '
+                    f'{_shapes(w.shape for w in theirs)}{hint}')
+    return (f'your layers have other parameters than the reference\'s: expected '
+            f'{_shapes(w.shape for w in weights)}')
 
 
-def load_weights(block, order, weights):
+def load_weights(block, order, weights, layout):
     """Give `block` the reference's `weights`, matched in the order its layers
     run, else in the order it registered them; return None or the problem."""
     running = _params_in_running_order(order)
@@ -164,38 +171,42 @@ def load_weights(block, order, weights):
             for param, weight in zip(params, weights):
                 param.set_data(nd.array(weight.reshape(param.shape)))
             return None
-    return _fit_problem(running, weights, order)
+    return _fit_problem(order, weights, layout)
 
 
-def observe_block(block, x, weights=None):
+def observe_block(block, x, reference=None):
     """Observe `block` (a Block or HybridBlock) on input `x` in prediction mode,
-    with `weights` (None: seeded ones, as for a reference)."""
+    with the `reference` observation's weights (None: seeded ones, as for a
+    reference). `layout` records the parameter count of each layer."""
     block.hybridize(False)
     block.collect_params().initialize(mx.init.Uniform(0.1), force_reinit=True)
     recorder, _ = _run(block, x)   # resolves deferred shapes and the running order
     order = recorder.order
-    if weights is None:
+    layout = [len(list(layer.params.values())) for layer in order]
+    if reference is None:
         running = _params_in_running_order(order)
-        weights = reference_weights([(p.name, p.shape) for p in running])
-    problem = load_weights(block, order, weights)
-    observation = {'weights': weights, 'param_problem': problem, 'steps': recorder.steps,
-                   'outputs': []}
+        reference = {'weights': reference_weights([(p.name, p.shape) for p in running]),
+                     'layout': layout}
+    problem = load_weights(block, order, reference['weights'], reference['layout'])
+    observation = {'weights': reference['weights'], 'layout': layout, 'param_problem': problem,
+                   'steps': recorder.steps, 'outputs': []}
     if problem is None:
         recorder, out = _run(block, x)
         observation.update(steps=recorder.steps, outputs=[['output', out.asnumpy()]])
     return observation
 
 
-def observe_batch_norm(block, x, weights=None):
+def observe_batch_norm(block, x, reference=None):
     """Observe a batch normalisation layer: its output in training, its moving
-    mean and variance after that step, and its output in prediction."""
+    mean and variance after that step, and its output in prediction (with the
+    `reference` observation's weights, or seeded ones)."""
     block.collect_params().initialize(mx.init.Uniform(0.1), force_reinit=True)
     block(nd.array(x))
     params = list(block.collect_params().values())
-    if weights is None:
-        weights = reference_weights([(p.name, p.shape) for p in params])
+    weights = (reference or {}).get('weights') or reference_weights(
+        [(p.name, p.shape) for p in params])
     if len(params) != len(weights) or not all(map(_fits, params, weights)):
-        return {'weights': weights, 'steps': [], 'outputs': [],
+        return {'weights': weights, 'layout': [], 'steps': [], 'outputs': [],
                 'param_problem': f'expected 4 parameters (gamma, beta, moving mean, moving '
                                  f'variance) of {weights[0].size} numbers each, got '
                                  f'{_shapes(params)}'}
@@ -206,7 +217,7 @@ def observe_batch_norm(block, x, weights=None):
     training.backward()  # nn.BatchNorm updates its moving statistics here
     moving = [params[2].data().asnumpy().reshape(-1), params[3].data().asnumpy().reshape(-1)]
     prediction = block(nd.array(x))
-    return {'weights': weights, 'param_problem': None, 'steps': [],
+    return {'weights': weights, 'layout': [], 'param_problem': None, 'steps': [],
             'outputs': [['output in training', training.asnumpy()],
                         ['moving mean after a training step', moving[0]],
                         ['moving variance after a training step', moving[1]],

@@ -21,6 +21,7 @@ def save_observation(observation, path):
     fields = {'error': observation.get('error'),
               'param_problem': observation.get('param_problem'),
               'weights': [keep(w) for w in observation.get('weights', [])],
+              'layout': observation.get('layout', []),
               'outputs': [[name, keep(value)] for name, value in observation.get('outputs', [])],
               'steps': [dict(step, values=keep(step['values']))
                         for step in observation.get('steps', [])]}
@@ -33,6 +34,6 @@ def load_observation(path):
         fields = json.loads(str(stored['fields']))
         get = stored.__getitem__
         return {'error': fields['error'], 'param_problem': fields['param_problem'],
-                'weights': [get(k) for k in fields['weights']],
+                'weights': [get(k) for k in fields['weights']], 'layout': fields['layout'],
                 'outputs': [[name, get(k)] for name, k in fields['outputs']],
                 'steps': [dict(step, values=get(step['values'])) for step in fields['steps']]}

@@ -63,14 +63,14 @@ def run_cells(cells, namespace, timeout):
 def observe_checks(assignment, namespace, work_dir, timeout):
     """Observe every check of `assignment` on `namespace`, one file each."""
     for number, check in enumerate(assignment.checks):
-        weights = load_observation(os.path.join(work_dir, f'reference-{number}.npz'))['weights']
+        reference = load_observation(os.path.join(work_dir, f'reference-{number}.npz'))
         student = namespace.get(check.target)
         if not callable(student):
             seen = {'error': f'no {check.target} defined: define it with that name'}
         else:
             try:
                 seen = run_limited(observe, student, check.args, check.input_shape,
-                                   assignment.kind, weights, timeout=timeout, what=check.call)
+                                   assignment.kind, reference, timeout=timeout, what=check.call)
             except StudentCodeError as err:
                 seen = {'error': str(err)}
         save_observation(seen, os.path.join(work_dir, f'check-{number}.npz'))
