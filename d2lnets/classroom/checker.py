@@ -119,39 +119,52 @@ def _layer_count(ref_steps, my_steps):
     return None
 
 
+def _relu_equivalent(got, want):
+    """Equal once a ReLU is applied to one or both: the same computation with
+    its ReLU in another place (an `Activation` block here, `F.relu` later)."""
+    relu_got, relu_want = np.maximum(got, 0), np.maximum(want, 0)
+    return close(relu_got, want) or close(got, relu_want) or close(relu_got, relu_want)
+
+
 def _wrong_numbers(reference, student, name, got, want):
     for number, (ref, mine) in enumerate(zip(reference['steps'], student['steps']), 1):
-        values, expected = mine['values'], ref['values']
-        if close(values, expected):
+        if close(mine['values'], ref['values']):
             continue
         if mine['kind'] != ref['kind']:
             return f'layer {number}: expected {ref["kind"]}, yours is {mine["kind"]}'
-        if close(values, np.maximum(expected, 0)):
-            continue  # your ReLU comes here, the reference's a little later (as F.relu)
-        if close(np.maximum(values, 0), expected) or mine['activation'] != ref['activation']:
-            return (f'layer {number} ({mine["kind"]}): expected {ref["activation"] or "no"} '
-                    f'activation, yours has {mine["activation"] or "none"}')
+        if _relu_equivalent(mine['values'], ref['values']):
+            continue
+        if mine['activation'] != ref['activation']:
+            return _activation_words(number, ref, mine)
         return (f'layer {number} ({mine["kind"]}): right shape, wrong numbers: check its '
                 f'settings and what you feed it')
     counted = _layer_count(reference['steps'], student['steps'])
     if counted:
         return counted
-    return _combination_hint(name, got, want, bool(reference['steps']))
+    return _combination_hint(name, got, want, reference['steps'], student['steps'])
 
 
-def _combination_hint(name, got, want, has_layers):
+def _activation_words(number, ref, mine):
+    return (f'layer {number} ({mine["kind"]}): expected {ref["activation"] or "no"} '
+            f'activation, yours has {mine["activation"] or "none"}')
+
+
+def _combination_hint(name, got, want, ref_steps, my_steps):
     gap = f'{np.abs(got - want).max():.3g}'
-    if has_layers and close(np.maximum(got, 0), want):
+    if not ref_steps:
+        return (f'{name}: your numbers differ from the expected ones by up to {gap} (your '
+                f'mean {got.mean():.4g}, expected {want.mean():.4g})')
+    if close(np.maximum(got, 0), want):
+        for number, (ref, mine) in enumerate(zip(ref_steps, my_steps), 1):
+            if ref['activation'] == 'relu' and mine['activation'] is None:
+                return _activation_words(number, ref, mine)
         return ('every layer matches, but your output has negative numbers where the expected '
                 'one has none: is the ReLU after the sum (or at the end) missing?')
-    if has_layers and _channels_reordered(got, want):
+    if _channels_reordered(got, want):
         return ('your output has the right channels in another order: check the order in '
                 'which you concatenate the paths')
-    if has_layers:
-        return (f'every layer matches, but the block\'s output differs (by up to {gap}): '
-                f'check how your forward combines them, e.g. the sum with the shortcut')
-    return (f'{name}: your numbers differ from the expected ones by up to {gap} (your mean '
-            f'{got.mean():.4g}, expected {want.mean():.4g})')
+    return (f'every layer matches, but the block\'s output differs (by up to {gap}): '
+            f'check how your forward combines them, e.g. the sum with the shortcut')
 
 
 def _channels_reordered(got, want):
