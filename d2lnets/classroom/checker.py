@@ -127,21 +127,24 @@ def _relu_equivalent(got, want):
 
 
 def _wrong_numbers(reference, student, name, got, want):
+    lacking = None   # the first layer without the ReLU the reference's has there
     for number, (ref, mine) in enumerate(zip(reference['steps'], student['steps']), 1):
         if close(mine['values'], ref['values']):
             continue
         if mine['kind'] != ref['kind']:
             return f'layer {number}: expected {ref["kind"]}, yours is {mine["kind"]}'
         if _relu_equivalent(mine['values'], ref['values']):
+            if lacking is None and ref['activation'] == 'relu' and mine['activation'] is None:
+                lacking = _activation_words(number, ref, mine)
             continue
         if mine['activation'] != ref['activation']:
             return _activation_words(number, ref, mine)
-        return (f'layer {number} ({mine["kind"]}): right shape, wrong numbers: check its '
-                f'settings and what you feed it')
+        return lacking or (f'layer {number} ({mine["kind"]}): right shape, wrong numbers: '
+                           f'check its settings and what you feed it')
     counted = _layer_count(reference['steps'], student['steps'])
     if counted:
         return counted
-    return _combination_hint(name, got, want, reference['steps'], student['steps'])
+    return _combination_hint(name, got, want, reference['steps'], lacking)
 
 
 def _activation_words(number, ref, mine):
@@ -149,17 +152,15 @@ def _activation_words(number, ref, mine):
             f'activation, yours has {mine["activation"] or "none"}')
 
 
-def _combination_hint(name, got, want, ref_steps, my_steps):
+def _combination_hint(name, got, want, ref_steps, lacking):
     gap = f'{np.abs(got - want).max():.3g}'
     if not ref_steps:
         return (f'{name}: your numbers differ from the expected ones by up to {gap} (your '
                 f'mean {got.mean():.4g}, expected {want.mean():.4g})')
     if close(np.maximum(got, 0), want):
-        for number, (ref, mine) in enumerate(zip(ref_steps, my_steps), 1):
-            if ref['activation'] == 'relu' and mine['activation'] is None:
-                return _activation_words(number, ref, mine)
-        return ('every layer matches, but your output has negative numbers where the expected '
-                'one has none: is the ReLU after the sum (or at the end) missing?')
+        return lacking or ('every layer matches, but your output has negative numbers where '
+                           'the expected one has none: is the ReLU after the sum (or at the '
+                           'end) missing?')
     if _channels_reordered(got, want):
         return ('your output has the right channels in another order: check the order in '
                 'which you concatenate the paths')
