@@ -45,7 +45,8 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     fetch = (f'import urllib.request\n'
              f'leaked = urllib.request.urlopen("{mirror_server}page.txt", timeout=3).read()')
     write(subs, 'ana.ipynb', notebook('%matplotlib inline\nimport d2lnets', fetch, RIGHT))
-    write(subs, 'cy.py', RIGHT + '\nraise RuntimeError("half done")\n')
+    write(subs, 'cy.py', RIGHT + '\nraise RuntimeError("half done")\n'
+                         'from d2lnets.models.squeezenet import Fire\n')
     write(subs, 'dee/answer.ipynb', notebook(
         'while True:\n    pass', RIGHT.replace('return self.expand', 'while True:\n'
                                                  '            pass\n        return self.expand')))
@@ -67,7 +68,10 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     assert ana[0] == 'Write the Fire module (fire): 2 of 2 checks pass'
     assert ana[1] == ('note: cell 2 raised PermissionError: no network while grading '
                       '(cell 2, line 2); skipped')
-    assert 'note: cy.py raised RuntimeError: half done (cy.py, line 17); skipped' in feedback['cy']
+    cy = feedback['cy'].splitlines()
+    assert cy[1] == ('note: cy.py imports from d2lnets (from d2lnets.models.squeezenet import '
+                     'Fire): check that it does not use the reference')
+    assert cy[2] == 'note: cy.py raised RuntimeError: half done (cy.py, line 17); skipped'
     assert ('ERROR Fire(2, 4) on 1x6x7x7: no Fire defined: define it with that name'
             in feedback['cy'])
     dee = feedback['dee'].splitlines()

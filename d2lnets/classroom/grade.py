@@ -143,7 +143,7 @@ def grade_submission(student, path, assignment, references, timeout=60.0, check_
                       str(check_timeout)])
         log = os.path.join(work, 'output.txt')
         timed_out = _run_student(command, home, log, timeout)
-        notes = _read_notes(work)
+        notes = _reference_imports(cells) + _read_notes(work)
         if timed_out:
             notes.append(f'the submission ran past its {timeout:g} s limit and was stopped')
         results = [_result(work, number, reference, timed_out, timeout, log)
@@ -151,6 +151,15 @@ def grade_submission(student, path, assignment, references, timeout=60.0, check_
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return Graded(student, results, notes)
+
+
+def _reference_imports(cells):
+    """A note for the teacher where a cell imports from d2lnets beyond the classroom kit
+    (it could hand in the reference itself, which passes every check)."""
+    return [f'{label} imports from d2lnets ({line.strip()}): check that it does not use '
+            f'the reference' for label, source in cells for line in source.splitlines()
+            if ('d2lnets.models' in line or line.strip().startswith('from d2lnets import')
+                or 'import d2lnets.models' in line)][:1]
 
 
 def _all_failed(student, assignment, status, why):
