@@ -45,8 +45,9 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     fetch = (f'import urllib.request\n'
              f'leaked = urllib.request.urlopen("{mirror_server}page.txt", timeout=3).read()')
     write(subs, 'ana.ipynb', notebook('%matplotlib inline\nimport d2lnets', fetch, RIGHT))
-    write(subs, 'cy.py', RIGHT + '\nraise RuntimeError("half done")\n'
-                         'from d2lnets.models.squeezenet import Fire\n')
+    write(subs, 'cy.py', RIGHT.replace('        self.expand = ', '        raise RuntimeError('
+                                       '"half done")\n        self.expand = ')
+          + '\nimport d2lnets.models.squeezenet\n')
     write(subs, 'dee/answer.ipynb', notebook(
         'while True:\n    pass', RIGHT.replace('return self.expand', 'while True:\n'
                                                  '            pass\n        return self.expand')))
@@ -67,13 +68,12 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     ana = feedback['ana'].splitlines()
     assert ana[0] == 'Write the Fire module (fire): 2 of 2 checks pass'
     assert ana[1] == ('note: cell 2 raised PermissionError: no network while grading '
-                      '(cell 2, line 2); skipped')
+                      '(cell 2, line 2); what it defined before that is kept')
     cy = feedback['cy'].splitlines()
-    assert cy[1] == ('note: cy.py imports from d2lnets (from d2lnets.models.squeezenet import '
-                     'Fire): check that it does not use the reference')
-    assert cy[2] == 'note: cy.py raised RuntimeError: half done (cy.py, line 17); skipped'
-    assert ('ERROR Fire(2, 4) on 1x6x7x7: no Fire defined: define it with that name'
-            in feedback['cy'])
+    assert cy[1] == ('note: cy.py imports from d2lnets (import d2lnets.models.squeezenet): '
+                     'check that it does not use the reference')
+    assert cy[2] == ('ERROR Fire(2, 4) on 1x6x7x7: Fire(2, 4) raised RuntimeError: half done '
+                     '(cy.py, line 10)')
     dee = feedback['dee'].splitlines()
     assert dee[1] == ('note: cell 1 did not finish within 3 s: is there a loop that never ends?; '
                       'skipped')

@@ -23,7 +23,13 @@ DEFAULT_TIMEOUT = 10.0  # seconds; the kit's checks run in well under one
 
 
 class StudentCodeError(Exception):
-    """Student code raised, crashed or ran out of time; the message is one line."""
+    """Student code raised, crashed or ran out of time; the message is one line.
+    `finished` says whether the code ended by itself (raised or exited) rather
+    than being stopped or crashing the process."""
+
+    def __init__(self, message, finished=False):
+        super().__init__(message)
+        self.finished = finished
 
 
 def run_limited(func, *args, timeout=DEFAULT_TIMEOUT, what='your code'):
@@ -54,7 +60,7 @@ def run_limited(func, *args, timeout=DEFAULT_TIMEOUT, what='your code'):
         child.join()
         receiver.close()
     if status == 'error':
-        raise StudentCodeError(value)
+        raise StudentCodeError(value, finished=True)
     return value
 
 

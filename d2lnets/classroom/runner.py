@@ -7,8 +7,9 @@ WORK_DIR holds ``code.json`` (the submission's cells: [label, source]) and
 ``reference-N.npz`` (the weights of check N). The runner
 
 1. blocks network connections by an audit hook (the second line of defence);
-2. runs each cell with `limits.run_limited` first (a cell that raises or loops
-   is skipped, and noted), then for real, so the names it defines exist here;
+2. runs each cell with `limits.run_limited` first (a cell that loops is
+   skipped, and noted), then for real, so the names it defines exist here (a
+   cell that raises keeps, as in Jupyter, what it defined before the error);
 3. observes each check in its own `run_limited` child, and writes
    ``check-N.npz`` (the observation, or the error in words) as soon as it has it.
 
@@ -41,7 +42,9 @@ def _probe(code, namespace):
 
 
 def run_cells(cells, namespace, timeout):
-    """Run each (label, source) in `namespace`; return notes on the cells skipped."""
+    """Run each (label, source) in `namespace` as Jupyter would, except that a
+    cell that does not finish in time (or crashes) is skipped; return notes on
+    the cells that raised or were skipped."""
     notes = []
     for label, source in cells:
         try:
@@ -51,12 +54,14 @@ def run_cells(cells, namespace, timeout):
             notes.append(f'{label} has a syntax error: {err.msg} (line {err.lineno}); skipped')
             continue
         except StudentCodeError as err:
-            notes.append(f'{err}; skipped')
-            continue
+            if not err.finished:
+                notes.append(f'{err}; skipped')
+                continue
+            notes.append(f'{err}; what it defined before that is kept')
         try:
-            exec(code, namespace)  # noqa: S102  (it just ran within the limit in a child)
-        except BaseException as err:  # noqa: B036  (it may raise again, even exit)
-            notes.append(f'{label} raised {type(err).__name__} when run again; skipped')
+            exec(code, namespace)  # noqa: S102  (it just finished within the limit in a child)
+        except BaseException:  # noqa: B036, S110  (it raises again, even exit: noted above)
+            pass
     return notes
 
 
