@@ -103,3 +103,34 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path), '--assignment', 'lenet'])
     assert 'invalid choice' in capsys.readouterr().err
+
+
+def runner_processes(scratch):
+    """Processes still running a student's code from under `scratch`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if str(scratch).encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_submission_past_its_time_is_stopped_with_every_process_it_started(tmp_path,
+                                                                             monkeypatch):
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    monkeypatch.setattr('tempfile.tempdir', str(scratch))
+    write(tmp_path / 'subs', 'loop.py', RIGHT.replace(
+        'return self.expand', 'while True:\n            pass\n        return self.expand'))
+    start = time.time()
+    graded = grade_folder(str(tmp_path / 'subs'), 'fire', out=str(tmp_path / 'grades.csv'),
+                          timeout=30, check_timeout=100, report=lambda line: None)
+    assert time.time() - start < 30 + 30
+    assert [status for status, _ in graded[0].results] == ['not run', 'not run']
+    assert graded[0].notes == ['the submission ran past its 30 s limit and was stopped']
+    time.sleep(1)
+    assert runner_processes(scratch) == []
