@@ -32,7 +32,8 @@ def results(name, namespace):
 
 @pytest.mark.parametrize('name', sorted(ASSIGNMENTS))
 def test_the_reference_passes_every_check(name):
-    assert all(get_assignment(name).checks[i].hidden for i in range(-1, 0))  # hidden ones exist
+    checks = get_assignment(name).checks
+    assert any(c.hidden for c in checks) and any(not c.hidden for c in checks)
     for result in results(name, REFERENCES):
         assert result.passed, result.message
 

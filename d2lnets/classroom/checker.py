@@ -8,9 +8,11 @@ block may be built any way -- `Conv2D(activation='relu')` or a Conv2D then an
 as long as it computes the same function. When it does not, the message
 names the first place it goes wrong, in words::
 
-    layer 1 (convolution): your output is 1x8x14x14, expected 1x8x16x16: did you forget padding=1?
+    layer 1 (convolution): your output is 1x8x14x14, expected 1x8x16x16:
+        did you forget padding=1?
     layer 3: expected max pooling, yours is average pooling
-    every layer matches, but your output has negative numbers where the expected one has none: is the ReLU after the sum missing?
+    your output has the right channels in another order: check the order in
+        which you concatenate the paths
 
 Student code runs under `limits.run_limited` (a time limit, and one line for
 anything it raises); the judging itself runs only library code, so the

@@ -60,10 +60,12 @@ def reference_weights(names_and_shapes, seed=SEED):
 
 
 def is_activation(block):
+    """Whether `block` is an activation layer (no parameters of a shape that matters)."""
     return isinstance(block, (nn.Activation, *_ACTIVATIONS))
 
 
 def activation_name(block):
+    """'relu', 'sigmoid', 'leaky relu', ... for an activation layer."""
     if isinstance(block, nn.Activation):
         return block._act_type
     return _ACTIVATIONS[type(block)]
