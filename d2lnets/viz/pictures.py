@@ -331,10 +331,12 @@ def plot_misclassified(examples, class_names=None):
 def save_run_pictures(net, test_iter, ctx, out_dir, input_shape, class_names=None):
     """Write architecture.png, filters.png, feature_maps.png (of the first test
     image), confusion.png and misclassified.png into `out_dir` for a trained
-    `net`; one pass over `test_iter`. Returns the paths written."""
+    `net`; one pass over `test_iter`. `input_shape` None draws the architecture
+    on one test image's shape. Returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     ctx = _first_context(ctx)
     first_batch, _ = next(iter(test_iter))
+    input_shape = (1,) + first_batch.shape[1:] if input_shape is None else input_shape
     matrix, worst = _scan(net, test_iter, ctx, None, 16)
     figures = (plot_architecture(net, input_shape),
                plot_filters(net),
