@@ -8,8 +8,10 @@ lr 0.01, batch 128, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.alexnet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.alexnet import alexnet_book
+from d2lnets.models.alexnet import alexnet, alexnet_book
 from d2lnets.recipes import get_recipe
+
+__all__ = ['alexnet', 'alexnet_book', 'main']
 
 RECIPE = get_recipe('alexnet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

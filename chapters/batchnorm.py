@@ -11,8 +11,10 @@ from-scratch layer (the default, as the book starts), MXNet's nn.BatchNorm
 """
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.batchnorm import lenet_bn
+from d2lnets.models.batchnorm import BatchNorm, batch_norm, lenet_bn, lenet_bn_scratch, lenet_ln
 from d2lnets.recipes import NORMS, get_recipe
+
+__all__ = ['batch_norm', 'BatchNorm', 'lenet_bn_scratch', 'lenet_bn', 'lenet_ln', 'main']
 
 RECIPE = get_recipe('batchnorm')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
@@ -27,8 +29,10 @@ def main(argv=None):
     args = parse_chapter_args(parser, argv)
     size = args.resize or 28
 
-    print_layer_shapes(lenet_bn(), (1, 1, size, size))  # the same shapes for every --norm
     net = NORMS[args.norm]()
+    # The from-scratch BatchNorm is an imperative Block, whose shapes cannot be inferred
+    # symbolically; lenet_bn has the same layers with nn.BatchNorm, so the same shapes.
+    print_layer_shapes(lenet_bn() if args.norm == 'scratch' else net, (1, 1, size, size))
     train_chapter(net, args, title=f'LeNet with {args.norm} normalisation, {size}x{size}')
     first_norm = net[1]
     print('gamma', first_norm.gamma.data().reshape((-1,)).asnumpy())

@@ -8,8 +8,11 @@ lr 0.1, batch 256, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.densenet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.densenet import densenet_book
+from d2lnets.models.densenet import (DenseBlock, conv_block, densenet, densenet_book,
+                                     transition_block)
 from d2lnets.recipes import get_recipe
+
+__all__ = ['conv_block', 'DenseBlock', 'transition_block', 'densenet', 'densenet_book', 'main']
 
 RECIPE = get_recipe('densenet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

@@ -16,8 +16,10 @@ from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run
                          train_chapter)
 from d2lnets.data.batches import load_data_cifar10
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.googlenet import googlenet, googlenet_cifar10
+from d2lnets.models.googlenet import Inception, googlenet, googlenet_cifar10
 from d2lnets.recipes import get_recipe
+
+__all__ = ['Inception', 'googlenet', 'googlenet_cifar10', 'main']
 
 RECIPE = get_recipe('googlenet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

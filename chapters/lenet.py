@@ -12,6 +12,8 @@ from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.lenet import EDITIONS, lenet
 from d2lnets.recipes import get_recipe
 
+__all__ = ['lenet', 'main']
+
 RECIPE = get_recipe('lenet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 

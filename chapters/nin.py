@@ -7,8 +7,10 @@ on Fashion-MNIST resized to 224 with the book's setting: lr 0.1, batch 128,
     python -m chapters.nin
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.nin import nin
+from d2lnets.models.nin import nin, nin_block
 from d2lnets.recipes import get_recipe
+
+__all__ = ['nin_block', 'nin', 'main']
 
 RECIPE = get_recipe('nin')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

@@ -7,8 +7,10 @@ lr 0.05, batch 256, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.resnet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.resnet import resnet18_book
+from d2lnets.models.resnet import Residual, resnet18_book, resnet_block
 from d2lnets.recipes import get_recipe
+
+__all__ = ['Residual', 'resnet_block', 'resnet18_book', 'main']
 
 RECIPE = get_recipe('resnet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

@@ -10,8 +10,10 @@ initialisation, SGD.
 from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_int, run_chapter_main,
                          train_chapter)
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
+from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block
 from d2lnets.recipes import get_recipe
+
+__all__ = ['vgg_block', 'vgg', 'main']
 
 RECIPE = get_recipe('vgg')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize

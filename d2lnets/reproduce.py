@@ -98,15 +98,17 @@ def table_row(chapter, out):
                f"lr {meta.get('lr', recipe.book['lr'])}")
     done = len(history) if history else 0
     test_acc = f'{history.epochs[-1]["test_acc"]:.3f}' if done else '-'
-    reached = time_to_accuracy(history, recipe.book_test_acc) if done else None
+    book_acc = recipe.book_test_acc
+    reached = time_to_accuracy(history, book_acc) if done and book_acc else None
     reached_text = (f'epoch {reached[0]}, {_duration(reached[1])}' if reached
+                    else '-' if book_acc is None
                     else ('not reached' if done >= epochs_planned else 'not yet'))
     peak = max((s['peak_rss_mib'] for s in sessions), default=None)
     peak_text = '-' if peak is None else f'{peak / 1024:.1f} GiB'
     if peak is not None and peak > MEMORY_LIMIT_MIB:
         peak_text += ' (over 8 GiB)'
     return (f'{recipe.title} (`{chapter}`)', setting, f'{done} of {epochs_planned}', test_acc,
-            f'{recipe.book_test_acc:.3f}', reached_text,
+            '-' if book_acc is None else f'{book_acc:.3f}', reached_text,
             _duration(sum(s['wall_s'] for s in sessions)) if sessions else '-', peak_text)
 
 
