@@ -363,6 +363,16 @@ def child(chapter, contender, args):
     print(json.dumps({'peak_mb': None if skipped else _peak_resident_mib()}))
 
 
+def child_rate(chapter, contender, args):
+    """Print one contender's training images/s as JSON (for `bench.ab`)."""
+    runners, skipped, _ = contenders(chapter, args, [contender])
+    if skipped:
+        raise SystemExit(f'{contender}: {skipped[contender]}')
+    runners[contender][0](0, args.warmup)
+    images, seconds = runners[contender][0](args.min_seconds, args.min_steps)
+    print(json.dumps({'images_per_s': images / seconds}))
+
+
 def _peak_resident_mib():
     with open('/proc/self/status') as f:
         return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
@@ -448,6 +458,8 @@ def parse_args(argv=None):
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--child', nargs=2, metavar=('NETWORK', 'CONTENDER'),
                         help=argparse.SUPPRESS)
+    parser.add_argument('--child-rate', nargs=2, metavar=('NETWORK', 'CONTENDER'),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ('min_steps', 'repeats'):
         if getattr(args, name) < 1:
@@ -461,6 +473,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child:
         child(*args.child, args)
+        return
+    if args.child_rate:
+        child_rate(*args.child_rate, args)
         return
     products = matmul_peak()
     report = dict(machine=machine(), command=' '.join(sys.argv), matrix_product_gflops=products,
