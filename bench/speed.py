@@ -443,8 +443,8 @@ def parse_args(argv=None):
                         '(the book contenders are then skipped)')
     parser.add_argument('--min-seconds', type=float, default=10.0,
                         help='least time a contender runs a turn (default 10)')
-    parser.add_argument('--min-steps', type=int, default=10,
-                        help='least steps a contender runs a turn (default 10)')
+    parser.add_argument('--min-steps', type=int, default=3,
+                        help='least steps a contender runs a turn (default 3)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed steps first')
     parser.add_argument('--repeats', type=int, default=3,
                         help='turns of each contender, interleaved (default 3)')

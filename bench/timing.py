@@ -5,21 +5,25 @@ with its min-max spread; ratios between two contenders are taken repeat by
 repeat (the two ran back to back, under the same load) and summarised the
 same way.
 """
+import math
 import statistics
 import time
 
 
 def time_steps(run, batch_size, min_seconds, min_steps):
-    """Call `run(k)` (k steps, waiting for them to finish) in chunks of
-    `min_steps` until at least `min_seconds` have passed; return
-    (images, seconds)."""
+    """Call `run(k)` (k steps, waiting for them to finish): `min_steps` first,
+    then as many more as the rate so far says will fill `min_seconds`, until
+    they are filled; return (images, seconds). Few waits, so that a network
+    whose loop keeps the engine busy ahead of Python keeps doing so."""
     steps, start = 0, time.perf_counter()
+    chunk = min_steps
     while True:
-        run(min_steps)
-        steps += min_steps
+        run(chunk)
+        steps += chunk
         seconds = time.perf_counter() - start
         if seconds >= min_seconds:
             return steps * batch_size, seconds
+        chunk = max(1, math.ceil((min_seconds - seconds) * steps / seconds))
 
 
 class TimedBatches:

@@ -88,8 +88,9 @@ def test_time_steps_runs_whole_chunks_until_the_time_is_up(monkeypatch):
         calls.append(steps)
         clock[0] += 0.02 * steps
     images, seconds = timing.time_steps(run, batch_size=4, min_seconds=0.1, min_steps=2)
-    assert calls == [2, 2, 2]           # 0.04 s a chunk: the third passes 0.1 s
-    assert images == 4 * 2 * 3 and seconds == pytest.approx(0.12)
+    assert calls[0] == 2 and len(calls) == 2   # 2 steps take 0.04 s: 3 more fill 0.1 s
+    assert sum(calls) in (5, 6) and images == 4 * sum(calls)
+    assert 0.1 <= seconds == pytest.approx(0.02 * sum(calls))
     calls.clear()
     assert timing.time_steps(run, 4, min_seconds=0, min_steps=5) == (20, pytest.approx(0.1))
     assert calls == [5]
