@@ -363,6 +363,28 @@ def child(chapter, contender, args):
     print(json.dumps({'peak_mb': None if skipped else _peak_resident_mib()}))
 
 
+def memory_only(args):
+    """network -> contender -> peak resident MiB, without timing anything."""
+    table = {}
+    for chapter in args.models:
+        row = table[chapter] = {}
+        for name in args.contenders:
+            if name not in ('book', 'book-2threads'):
+                row[name] = peak_memory_mb(chapter, name, args)
+                continue
+            runners, skipped, workers = contenders(chapter, args, [name])
+            try:
+                if name in runners:
+                    runners[name][0](0, args.min_steps)
+                row[name] = workers[0].peak_mb if workers else None
+            finally:
+                for worker in workers:
+                    worker.close()
+        print(f"{chapter:<10} peak MiB: " + ', '.join(
+            f"{n} {'-' if v is None else f'{v:,.0f}'}" for n, v in row.items()), flush=True)
+    return table
+
+
 def child_rate(chapter, contender, args):
     """Print one contender's training images/s as JSON (for `bench.ab`)."""
     runners, skipped, _ = contenders(chapter, args, [contender])
@@ -450,6 +472,8 @@ def parse_args(argv=None):
                         help='turns of each contender, interleaved (default 3)')
     parser.add_argument('--memory', action='store_true',
                         help='peak memory of each contender, in a fresh process each')
+    parser.add_argument('--memory-only', action='store_true',
+                        help='only the peak memory, no timing (load does not change it)')
     parser.add_argument('--data-root', help='Fashion-MNIST\'s directory, for the whole-loop '
                         'contenders (default: where d2lnets finds it)')
     parser.add_argument('--book-python', default=os.path.join(REPO_ROOT, '.venv-book', 'bin',
@@ -476,6 +500,13 @@ def main(argv=None):
         return
     if args.child_rate:
         child_rate(*args.child_rate, args)
+        return
+    if args.memory_only:
+        table = memory_only(args)
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(dict(machine=machine(), command=' '.join(sys.argv),
+                               peak_memory_mb=table), f, indent=1)
         return
     products = matmul_peak()
     report = dict(machine=machine(), command=' '.join(sys.argv), matrix_product_gflops=products,

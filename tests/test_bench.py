@@ -156,3 +156,11 @@ def test_book_worker_trains_with_d2lzh_in_the_users_environment():
     finally:
         for worker in workers:
             worker.close()
+
+
+def test_memory_only_measures_a_fresh_process(tmp_path):
+    path = tmp_path / 'memory.json'
+    speed.main(['--memory-only', '--models', 'lenet', '--contenders', 'd2lnets',
+                '--batch-size', '8', '--json', str(path)])
+    peak = json.loads(path.read_text())['peak_memory_mb']['lenet']['d2lnets']
+    assert 100 < peak < 8 * 1024    # MXNet's import alone takes over 100 MiB
