@@ -1,73 +1,80 @@
 """How fast the chapters' networks train and predict: d2lnets against the
-book's own training path and against the same architecture in PyTorch.
+book's own code as its users run it and against the same architecture in
+PyTorch, with the spread of every number.
 
-    python -m bench.speed                              # every chapter network
+    python -m bench.speed                              # every network, 10 s a turn
     python -m bench.speed --models lenet alexnet --repeats 5 --json bench.json
     python -m bench.speed --models vgg --memory        # peak memory too
 
-For each network at the book's input size and batch size it measures
-training throughput (forward, backward and SGD update, images/s) and
-inference throughput for these contenders, interleaved within each repeat so
-that a busy machine slows them alike; it reports medians over the repeats,
-each timed after warm-up steps:
+Every contender is timed for at least `--min-seconds` (and `--min-steps`
+steps) a turn, after `--warmup` untimed steps; the contenders take turns
+within each of `--repeats` repeats, so a busy machine slows them alike; the
+report gives the median images/s over the repeats with its min-max, and
+each ratio as the median of the repeat-by-repeat ratios with their min-max.
+
+On one fixed batch in memory, at the book's input size and batch size:
 
 - `d2lnets`: `train_ch5`'s step, hybridized with static memory, the loss
   kept on the device;
 - `d2lnets-imperative`: the same step, not hybridized;
-- `book`: the book's `train_ch5` step as it is written (D2L 5.5, first MXNet
-  edition): not hybridized, reading the loss and accuracy back with
-  `asscalar()` after every batch;
-- `pytorch`: the same architecture in PyTorch on the CPU, built by
-  `bench.torch_twin` (only for sequential networks; skipped with a message
-  when PyTorch is not installed: `pip install torch==2.13.0`).
+- `book-loop`: the book's `train_ch5` step as written (not hybridized, the
+  loss and accuracy read back with `asscalar()` after every batch), in this
+  process and so with d2lnets' thread settings;
+- `pytorch`: the same architecture in PyTorch on the CPU, with the same
+  weights (`bench.torch_twin`; skipped with a message when PyTorch is not
+  installed: `pip install torch==2.13.0`).
 
-It also measures the data pipeline (d2lnets' batch resize against the book's
-DataLoader with per-image transforms), this CPU's float32 peak as a large
-matrix product, and the fraction of that peak each network's training
+Whole training loops over Fashion-MNIST, data loading included:
+
+- `d2lnets-chapter`: d2lnets' `train_ch5` over `load_data_fashion_mnist`'s
+  batches, as `python -m chapters.<name>` trains;
+- `book`: the book's own `d2lzh.train_ch5` and `d2lzh.load_data_fashion_mnist`
+  (`bench.book_worker`) in a fresh process of the book's Python environment
+  (`--book-python`, default `.venv-book/bin/python`) with the environment
+  this command was started with, less nothing and plus nothing;
+- `book-2threads`: the same with OMP_NUM_THREADS=2, d2lnets' thread count
+  on a 2-core machine, for a fairer fight.
+
+It also measures the data pipelines alone, this CPU's float32 peak as a
+large matrix product, and the fraction of that peak each network's training
 reaches (3 x 2 x multiply-adds an image: forward plus a backward twice its
-cost). Peak memory (`--memory`, Linux) is how far the resident set of a fresh
-process rises above what its imports took while it builds the network and
-runs a few training steps of one contender.
+cost). Peak memory (`--memory`, Linux) is the highest resident set of a
+fresh process training the network with one contender, whole process.
 """
-import argparse
-import json
 import os
-import platform
-import statistics
-import subprocess
-import sys
-import time
 
-import d2lnets  # noqa: F401  (sets the thread count before MXNet loads)
-import mxnet as mx
-import numpy as np
-from mxnet import autograd, gluon, init, nd
-from mxnet.gluon import loss as gloss
+USER_ENV = dict(os.environ)  # before d2lnets sets its thread settings
 
-from d2lnets.data.batches import ImageBatches
-from d2lnets.viz.shapes import multiply_adds
-from d2lnets.models.alexnet import alexnet_book
-from d2lnets.models.batchnorm import lenet_bn
-from d2lnets.models.densenet import densenet_book
-from d2lnets.models.googlenet import googlenet
-from d2lnets.models.lenet import lenet_first_edition
-from d2lnets.models.nin import nin
-from d2lnets.models.resnet import resnet18_book
-from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
-# chapter: (builder, input side, batch size), as the chapters' book settings.
-NETWORKS = {
-    'lenet': (lenet_first_edition, 28, 256),
-    'alexnet': (alexnet_book, 224, 128),
-    'vgg': (lambda: vgg(narrow(CONV_ARCHS['A'], 4)), 224, 128),
-    'nin': (nin, 224, 128),
-    'googlenet': (googlenet, 96, 128),
-    'batchnorm': (lenet_bn, 28, 256),
-    'resnet': (resnet18_book, 96, 256),
-    'densenet': (densenet_book, 96, 256),
-}
-CONTENDERS = ('d2lnets', 'd2lnets-imperative', 'book', 'pytorch')
-LEARNING_RATE = 0.01
+import d2lnets  # noqa: E402,F401  (sets the thread count before MXNet loads)
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import autograd, gluon, init, nd  # noqa: E402
+from mxnet.gluon import loss as gloss  # noqa: E402
+
+from bench.networks import LEARNING_RATE, NETWORKS  # noqa: E402
+from bench.timing import TimedBatches, interleaved, paired_ratio, spread, time_steps  # noqa: E402,E501
+from d2lnets.data.batches import ImageBatches  # noqa: E402
+from d2lnets.data.fashion_mnist import FILES, load_arrays, search_dirs  # noqa: E402
+from d2lnets.training.loop import train_ch5  # noqa: E402
+from d2lnets.viz.shapes import multiply_adds  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXED_BATCH = ('d2lnets', 'd2lnets-imperative', 'book-loop', 'pytorch')
+WHOLE_LOOP = ('d2lnets-chapter', 'book', 'book-2threads')
+CONTENDERS = FIXED_BATCH + WHOLE_LOOP
+# (numerator, denominator) of the ratios reported
+RATIOS = (('d2lnets', 'pytorch'), ('d2lnets', 'book-loop'), ('d2lnets-chapter', 'book'),
+          ('d2lnets-chapter', 'book-2threads'))
+BOOK_VENV_HINT = ('python3 -m venv .venv-book && .venv-book/bin/pip install d2lzh==1.0.0 '
+                  'mxnet==1.9.1 numpy==1.23.5')
 CTX = mx.cpu()
 
 
@@ -89,8 +96,8 @@ def gluon_net(builder, X, hybridize):
 
 
 def mxnet_stepper(net, X, y, batch_size, sync_every_batch):
-    """One training step of `net` on (X, y); `sync_every_batch` reads the loss
-    and accuracy back as the book's loop does."""
+    """`run(steps)`: training steps of `net` on (X, y); `sync_every_batch`
+    reads the loss and accuracy back as the book's loop does."""
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': LEARNING_RATE})
     loss = gloss.SoftmaxCrossEntropyLoss()
 
@@ -103,12 +110,10 @@ def mxnet_stepper(net, X, y, batch_size, sync_every_batch):
         if sync_every_batch:
             batch_loss.asscalar()
             (y_hat.argmax(axis=1) == y).sum().asscalar()
-        return batch_loss
 
     def run(steps):
         for _ in range(steps):
-            last = step()
-        last.wait_to_read()
+            step()
         nd.waitall()
     return run
 
@@ -154,48 +159,146 @@ def torch_contender(gluon_reference, X, y):
     return (train, infer), None
 
 
-def contenders(builder, side, batch_size, wanted):
-    """name -> (train runner, inference runner), and name -> why it was skipped."""
+class BookWorker:
+    """`bench.book_worker` in a fresh process of the book's Python; calling it
+    times one turn: (images, seconds)."""
+
+    def __init__(self, name, python, network, data_root, env):
+        self.name = name
+        self.log = tempfile.TemporaryFile('w+')
+        env = dict(env, PYTHONPATH=os.pathsep.join(
+            [REPO_ROOT] + [p for p in [env.get('PYTHONPATH')] if p]))
+        self.process = subprocess.Popen(
+            [python, '-m', 'bench.book_worker', network, data_root], cwd=REPO_ROOT, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.settings = self._reply()
+        self.peak_mb = None
+
+    def __call__(self, min_seconds, min_steps):
+        self.process.stdin.write(f'{min_seconds} {min_steps}\n')
+        self.process.stdin.flush()
+        reply = self._reply()
+        self.peak_mb = reply['peak_mb']
+        return reply['images'], reply['seconds']
+
+    def _reply(self):
+        line = self.process.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            lines = self.log.read().strip().splitlines() or ['no message']
+            raise RuntimeError(f'the book worker stopped: {lines[-1]}')
+        return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def data_root_or_none(root):
+    """The first directory holding Fashion-MNIST's four files, or None."""
+    for directory in search_dirs(root):
+        if all(os.path.isfile(os.path.join(directory, name)) for name, _ in FILES.values()):
+            return directory
+    return None
+
+
+def chapter_runner(builder, side, batch_size, data_root):
+    """d2lnets' `train_ch5` over `load_data_fashion_mnist`'s batches, as the
+    chapters train: `run(min_seconds, min_steps)` gives (images, seconds)."""
+    arrays = load_arrays(root=data_root, download=False)
+    resize = None if side == 28 else side
+    train_iter = ImageBatches(*arrays['train'], batch_size, shuffle=True, resize=resize,
+                              ctx=CTX, seed=0)
+    test_iter = ImageBatches(*(a[:2] for a in arrays['test']), 2, resize=resize, ctx=CTX)
+    mx.random.seed(0)
+    net = builder()
+    net.initialize(init.Xavier(), ctx=CTX)
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': LEARNING_RATE})
+    hybridized = []
+
+    def run(min_seconds, min_steps):
+        batches = TimedBatches(train_iter, min_seconds, min_steps, sync=nd.waitall)
+        train_ch5(net, batches, test_iter, batch_size, trainer, CTX, 1,
+                  hybridize=not hybridized, log=lambda line: None)
+        hybridized.append(True)
+        return batches.images, batches.seconds
+    return run
+
+
+def contenders(chapter, args, wanted):
+    """name -> (train runner, inference runner or None), name -> why skipped,
+    and the book workers started (to close). A train runner takes
+    (min_seconds, min_steps) and gives (images, seconds)."""
+    builder, side, batch_size, in_book = NETWORKS[chapter]
+    batch_size = args.batch_size or batch_size
     X, y = fixed_batch(side, batch_size)
-    runners, skipped = {}, {}
+    runners, skipped, workers = {}, {}, []
+
+    def fixed(train, infer):
+        return (lambda s, n: time_steps(train, batch_size, s, n),
+                infer and (lambda s, n: time_steps(infer, batch_size, s, n)))
+    data_root = data_root_or_none(args.data_root)
     for name in wanted:
         if name == 'pytorch':
             pair, reason = torch_contender(gluon_net(builder, X, hybridize=False), X, y)
             if pair is None:
                 skipped[name] = reason
             else:
-                runners[name] = pair
-            continue
-        net = gluon_net(builder, X, hybridize=name == 'd2lnets')
-        runners[name] = (mxnet_stepper(net, X, y, batch_size, sync_every_batch=name == 'book'),
-                         mxnet_predictor(net, X))
-    return runners, skipped
+                runners[name] = fixed(*pair)
+        elif name in FIXED_BATCH:
+            net = gluon_net(builder, X, hybridize=name == 'd2lnets')
+            book_loop = name == 'book-loop'  # predicts as d2lnets-imperative does
+            runners[name] = fixed(
+                mxnet_stepper(net, X, y, batch_size, sync_every_batch=book_loop),
+                None if book_loop else mxnet_predictor(net, X))
+        elif data_root is None:
+            skipped[name] = ('Fashion-MNIST not found: give --data-root or set '
+                             '$D2LNETS_FASHION_MNIST')
+        elif name == 'd2lnets-chapter':
+            runners[name] = (chapter_runner(builder, side, batch_size, data_root), None)
+        elif args.batch_size:
+            skipped[name] = 'the book worker runs the book\'s batch size only'
+        elif not in_book:
+            skipped[name] = 'not in the book'
+        elif not os.path.exists(args.book_python):
+            skipped[name] = f'no book environment at {args.book_python}: {BOOK_VENV_HINT}'
+        else:
+            env = dict(USER_ENV, OMP_NUM_THREADS='2') if name == 'book-2threads' else USER_ENV
+            worker = BookWorker(name, args.book_python, chapter, data_root, env)
+            workers.append(worker)
+            runners[name] = (worker, None)
+    return runners, skipped, workers
 
 
-def interleaved(runners, batch_size, steps, warmup, repeats):
-    """Median images/s of each runner, timed in turn within every repeat."""
+def timed(runners, args):
+    """name -> list of images/s per repeat, each runner warmed up first."""
     for run in runners.values():
-        run(warmup)
-    samples = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run(steps)
-            samples[name].append(steps * batch_size / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in samples.items()}
+        run(0, args.warmup)
+    return interleaved({name: (lambda run=run: run(args.min_seconds, args.min_steps))
+                        for name, run in runners.items()}, args.repeats)
 
 
 def measure_network(chapter, args):
-    builder, side, batch_size = NETWORKS[chapter]
+    builder, side, batch_size, _ = NETWORKS[chapter]
     batch_size = args.batch_size or batch_size
-    runners, skipped = contenders(builder, side, batch_size, args.contenders)
-    train = interleaved({n: r[0] for n, r in runners.items()}, batch_size, args.steps,
-                        args.warmup, args.repeats)
-    infer = interleaved({n: r[1] for n, r in runners.items()}, batch_size, args.steps,
-                        args.warmup, args.repeats)
+    runners, skipped, workers = contenders(chapter, args, args.contenders)
+    try:
+        train = timed({n: r[0] for n, r in runners.items()}, args)
+        infer = timed({n: r[1] for n, r in runners.items() if r[1] is not None}, args)
+    finally:
+        for worker in workers:
+            worker.close()
+    ratios = {f'{a}/{b}': paired_ratio(train[a], train[b])
+              for a, b in RATIOS if a in train and b in train}
     flops = 6 * multiply_adds(builder(), (1, 1, side, side))
-    return dict(network=chapter, input=side, batch_size=batch_size, train=train, infer=infer,
-                skipped=skipped, train_flops_per_image=flops)
+    row = dict(network=chapter, input=side, batch_size=batch_size, train_samples=train,
+               infer_samples=infer, train={n: spread(v) for n, v in train.items()},
+               infer={n: spread(v) for n, v in infer.items()}, ratios=ratios,
+               skipped=skipped, train_flops_per_image=flops)
+    row['book_settings'] = {w.name: w.settings for w in workers}
+    row['book_peak_mb'] = {w.name: w.peak_mb for w in workers}
+    return row
 
 
 def data_pipeline(side, batch_size, batches=20):
@@ -241,41 +344,60 @@ def matmul_peak(n=2048, repeats=10):
 
 
 def peak_memory_mb(chapter, contender, args):
-    """Peak resident memory, in MiB, of a fresh process training `chapter` with
-    `contender` for a few steps, less what the imports alone take."""
+    """Peak resident memory, in MiB, of a fresh process training `chapter`
+    with `contender` for a few steps (whole process, imports included)."""
     command = [sys.executable, '-m', 'bench.speed', '--child', chapter, contender,
-               '--steps', '2', '--warmup', '1']
-    if args.batch_size:
-        command += ['--batch-size', str(args.batch_size)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+               '--min-steps', '3', '--warmup', '1']
+    for option in ('batch_size', 'data_root'):
+        if getattr(args, option):
+            command += ['--' + option.replace('_', '-'), str(getattr(args, option))]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO_ROOT,
+                         env=USER_ENV).stdout
     return json.loads(out.strip().splitlines()[-1])['peak_mb']
 
 
 def child(chapter, contender, args):
-    if contender == 'pytorch':
-        try:
-            import torch  # noqa: F401  (its import is not the network's memory)
-        except ImportError:
-            pass
-    baseline = _status_kib('VmRSS')
-    _reset_peak()
-    builder, side, batch_size = NETWORKS[chapter]
-    runners, skipped = contenders(builder, side, args.batch_size or batch_size, [contender])
+    runners, skipped, _ = contenders(chapter, args, [contender])
     if contender in runners:
-        runners[contender][0](args.steps)
-    peak = _status_kib('VmHWM')
-    print(json.dumps({'peak_mb': None if skipped else (peak - baseline) / 1024}))
+        runners[contender][0](0, args.min_steps)
+    print(json.dumps({'peak_mb': None if skipped else _peak_resident_mib()}))
 
 
-def _status_kib(field):
+def memory_only(args):
+    """network -> contender -> peak resident MiB, without timing anything."""
+    table = {}
+    for chapter in args.models:
+        row = table[chapter] = {}
+        for name in args.contenders:
+            if name not in ('book', 'book-2threads'):
+                row[name] = peak_memory_mb(chapter, name, args)
+                continue
+            runners, skipped, workers = contenders(chapter, args, [name])
+            try:
+                if name in runners:
+                    runners[name][0](0, args.min_steps)
+                row[name] = workers[0].peak_mb if workers else None
+            finally:
+                for worker in workers:
+                    worker.close()
+        print(f"{chapter:<10} peak MiB: " + ', '.join(
+            f"{n} {'-' if v is None else f'{v:,.0f}'}" for n, v in row.items()), flush=True)
+    return table
+
+
+def child_rate(chapter, contender, args):
+    """Print one contender's training images/s as JSON (for `bench.ab`)."""
+    runners, skipped, _ = contenders(chapter, args, [contender])
+    if skipped:
+        raise SystemExit(f'{contender}: {skipped[contender]}')
+    runners[contender][0](0, args.warmup)
+    images, seconds = runners[contender][0](args.min_seconds, args.min_steps)
+    print(json.dumps({'images_per_s': images / seconds}))
+
+
+def _peak_resident_mib():
     with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ':'))
-
-
-def _reset_peak():
-    """Start VmHWM (peak resident memory) afresh from the current resident set."""
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
+        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
 
 
 def machine():
@@ -288,7 +410,10 @@ def machine():
         pass
     info = dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), python=platform.python_version(),
                 mxnet=mx.__version__, omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'))
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
+                user_omp_num_threads=USER_ENV.get('OMP_NUM_THREADS'),
+                user_omp_wait_policy=USER_ENV.get('OMP_WAIT_POLICY'),
+                load_average=os.getloadavg())
     try:
         import torch
         info['torch'] = torch.__version__
@@ -297,30 +422,34 @@ def machine():
     return info
 
 
+def _spread_text(s, digits=1):
+    return f"{s['median']:,.{digits}f} [{s['min']:,.{digits}f}-{s['max']:,.{digits}f}]"
+
+
 def print_report(report):
     m = report['machine']
     print(f"machine: {m['cpu']}, {m['cores']} cores, MXNet {m['mxnet']}, "
-          f"PyTorch {m['torch'] or 'absent'}")
+          f"PyTorch {m['torch'] or 'absent'}; load average at the start "
+          f"{', '.join(f'{x:.2f}' for x in m['load_average'])}")
     print('float32 matrix product, 2048x2048: ' + ', '.join(
         f'{name} {rate:.0f} GFLOP/s' for name, rate in report['matrix_product_gflops'].items())
         + f"; peak taken as {report['peak_gflops']:.0f}")
-    print(f"{'network':<10} {'input':>5} {'batch':>5} {'contender':<19} {'train img/s':>11} "
-          f"{'infer img/s':>11} {'% of peak':>9} {'memory MiB':>10}")
+    print('images/s: median [min-max] over the repeats')
+    print(f"{'network':<10} {'input':>5} {'batch':>5} {'contender':<17} {'train images/s':>26} "
+          f"{'infer images/s':>26} {'% peak':>6} {'peak MiB':>8}")
     for row in report['networks']:
-        for name in row['train']:
+        for name, train in row['train'].items():
             memory = row.get('memory', {}).get(name)
-            share = 100 * row['train'][name] * row['train_flops_per_image'] / \
+            share = 100 * train['median'] * row['train_flops_per_image'] / \
                 (report['peak_gflops'] * 1e9)
-            print(f"{row['network']:<10} {row['input']:>5} {row['batch_size']:>5} {name:<19} "
-                  f"{row['train'][name]:>11.1f} {row['infer'][name]:>11.1f} {share:>9.1f} "
-                  f"{'' if memory is None else f'{memory:.0f}':>10}")
+            infer = _spread_text(row['infer'][name]) if name in row['infer'] else ''
+            print(f"{row['network']:<10} {row['input']:>5} {row['batch_size']:>5} {name:<17} "
+                  f"{_spread_text(train):>26} {infer:>26} {share:>6.1f} "
+                  f"{'' if memory is None else f'{memory:,.0f}':>8}")
         for name, reason in row['skipped'].items():
-            print(f"{row['network']:<10} {'':>5} {'':>5} {name:<19} skipped: {reason}")
-        ours = row['train'].get('d2lnets')
-        ratios = [f'{ours / row["train"][other]:.2f}x {other}'
-                  for other in ('book', 'pytorch') if ours and other in row['train']]
-        if ratios:
-            print(f"{'':<10} d2lnets training speed: {', '.join(ratios)}")
+            print(f"{row['network']:<10} {'':>5} {'':>5} {name:<17} skipped: {reason}")
+        for pair, ratio in row['ratios'].items():
+            print(f"{'':<10} training {pair}: {_spread_text(ratio, 2)}x")
     for side, rates in report['data_pipeline'].items():
         print(f"data pipeline at {side}x{side}: d2lnets {rates['d2lnets']:.0f} images/s, "
               f"book's DataLoader {rates['book']:.0f} images/s")
@@ -330,21 +459,37 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog='python -m bench.speed', description=__doc__.split(
         '\n\n')[0])
     parser.add_argument('--models', nargs='+', choices=list(NETWORKS), default=list(NETWORKS),
-                        help='chapter networks to measure (default: all)')
+                        help='networks to measure (default: all)')
     parser.add_argument('--contenders', nargs='+', choices=CONTENDERS, default=list(CONTENDERS))
-    parser.add_argument('--batch-size', type=int, help='override the book\'s batch size')
-    parser.add_argument('--steps', type=int, default=3, help='timed steps a repeat')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
-    parser.add_argument('--repeats', type=int, default=3, help='repeats; medians reported')
+    parser.add_argument('--batch-size', type=int, help='override the book\'s batch size '
+                        '(the book contenders are then skipped)')
+    parser.add_argument('--min-seconds', type=float, default=10.0,
+                        help='least time a contender runs a turn (default 10)')
+    parser.add_argument('--min-steps', type=int, default=3,
+                        help='least steps a contender runs a turn (default 3)')
+    parser.add_argument('--warmup', type=int, default=3, help='untimed steps first')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='turns of each contender, interleaved (default 3)')
     parser.add_argument('--memory', action='store_true',
                         help='peak memory of each contender, in a fresh process each')
+    parser.add_argument('--memory-only', action='store_true',
+                        help='only the peak memory, no timing (load does not change it)')
+    parser.add_argument('--data-root', help='Fashion-MNIST\'s directory, for the whole-loop '
+                        'contenders (default: where d2lnets finds it)')
+    parser.add_argument('--book-python', default=os.path.join(REPO_ROOT, '.venv-book', 'bin',
+                                                              'python'),
+                        help='Python of the book\'s environment (d2lzh, mxnet 1.9.1)')
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--child', nargs=2, metavar=('NETWORK', 'CONTENDER'),
                         help=argparse.SUPPRESS)
+    parser.add_argument('--child-rate', nargs=2, metavar=('NETWORK', 'CONTENDER'),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ('steps', 'repeats'):
+    for name in ('min_steps', 'repeats'):
         if getattr(args, name) < 1:
-            parser.error(f'--{name} must be at least 1')
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.min_seconds < 0 or args.warmup < 0:
+        parser.error('--min-seconds and --warmup cannot be negative')
     return args
 
 
@@ -353,13 +498,25 @@ def main(argv=None):
     if args.child:
         child(*args.child, args)
         return
+    if args.child_rate:
+        child_rate(*args.child_rate, args)
+        return
+    if args.memory_only:
+        table = memory_only(args)
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(dict(machine=machine(), command=' '.join(sys.argv),
+                               peak_memory_mb=table), f, indent=1)
+        return
     products = matmul_peak()
     report = dict(machine=machine(), command=' '.join(sys.argv), matrix_product_gflops=products,
                   peak_gflops=max(products.values()), networks=[], data_pipeline={})
     for chapter in args.models:
         row = measure_network(chapter, args)
         if args.memory:
-            row['memory'] = {name: peak_memory_mb(chapter, name, args) for name in row['train']}
+            row['memory'] = {name: peak_memory_mb(chapter, name, args)
+                             for name in row['train'] if name not in row['book_peak_mb']}
+            row['memory'].update(row['book_peak_mb'])
         report['networks'].append(row)
     sides = sorted({NETWORKS[chapter][1] for chapter in args.models})
     report['data_pipeline'] = {side: data_pipeline(side, 128) for side in sides}

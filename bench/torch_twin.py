@@ -4,11 +4,18 @@ frameworks on exactly the same architecture (the tests check the outputs
 agree).
 
 Sequential networks of standard layers convert (LeNet, AlexNet, VGG, NiN,
-BN-LeNet); a network with a block of its own (ResNet's Residual, GoogLeNet's
-Inception, DenseNet's DenseBlock) raises `NotConvertible`.
+BN-LeNet), and so do the blocks of d2lnets' own that the chapter networks
+are built of: `HybridConcurrent` (GoogLeNet's Inception, SqueezeNet's
+expand layer), ResNet's `Residual` and `Bottleneck`, DenseNet's `DenseBlock`
+and SqueezeNet's `Fire`. Any other block raises `NotConvertible`.
 """
 import torch
 from mxnet.gluon import nn
+from mxnet.gluon.contrib.nn import HybridConcurrent
+
+from d2lnets.models.densenet import DenseBlock
+from d2lnets.models.resnet import Bottleneck, Residual
+from d2lnets.models.squeezenet import Fire
 
 ACTIVATIONS = {'relu': torch.nn.ReLU, 'sigmoid': torch.nn.Sigmoid, 'tanh': torch.nn.Tanh}
 
@@ -25,17 +32,86 @@ class BatchNorm(torch.nn.modules.batchnorm._BatchNorm):
             raise ValueError(f'expected a 2-D or 4-D input, got {input.dim()}-D')
 
 
+class Concurrent(torch.nn.Module):
+    """Gluon's `HybridConcurrent`: the paths side by side, concatenated on `dim`."""
+
+    def __init__(self, paths, dim):
+        super().__init__()
+        self.paths, self.dim = torch.nn.ModuleList(paths), dim
+
+    def forward(self, x):
+        return torch.cat([path(x) for path in self.paths], dim=self.dim)
+
+
+class Shortcut(torch.nn.Module):
+    """ReLU(body(x) + shortcut(x)): ResNet's `Residual` and `Bottleneck`."""
+
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class Dense(torch.nn.Module):
+    """DenseNet's `DenseBlock`: each block's output concatenated to its input."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(blocks)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = torch.cat([x, block(x)], dim=1)
+        return x
+
+
+class FireTwin(torch.nn.Module):
+    """SqueezeNet's `Fire`: expand(squeeze(x)), plus the bypass when it has one
+    (`bypass` a module, or `True` for the identity)."""
+
+    def __init__(self, squeeze, expand, bypass):
+        super().__init__()
+        self.squeeze, self.expand = squeeze, expand
+        self.bypass = bypass if isinstance(bypass, torch.nn.Module) else None
+        self.identity = bypass is True
+
+    def forward(self, x):
+        out = self.expand(self.squeeze(x))
+        if self.bypass is not None:
+            return out + self.bypass(x)
+        return out + x if self.identity else out
+
+
 def torch_twin(block):
     """A `torch.nn.Module` computing what the initialised Gluon `block` computes."""
+    return _module(block)
+
+
+def _module(block):
     layers = []
     _convert(block, layers)
-    return torch.nn.Sequential(*layers)
+    return layers[0] if len(layers) == 1 else torch.nn.Sequential(*layers)
 
 
 def _convert(block, layers):
-    if isinstance(block, (nn.HybridSequential, nn.Sequential)):
+    if isinstance(block, HybridConcurrent):
+        layers.append(Concurrent([_module(path) for path in block], block.axis))
+    elif isinstance(block, (nn.HybridSequential, nn.Sequential)):
         for child in block:
             _convert(child, layers)
+    elif isinstance(block, Residual):
+        body = torch.nn.Sequential(_module(block.conv1), _module(block.bn1), torch.nn.ReLU(),
+                                   _module(block.conv2), _module(block.bn2))
+        layers.append(Shortcut(body, _shortcut(block.shortcut)))
+    elif isinstance(block, Bottleneck):
+        layers.append(Shortcut(_module(block.body), _shortcut(block.shortcut)))
+    elif isinstance(block, DenseBlock):
+        layers.append(Dense([_module(child) for child in block.net]))
+    elif isinstance(block, Fire):
+        bypass = block.bypass if block.bypass_conv is None else _module(block.bypass_conv)
+        layers.append(FireTwin(_module(block.squeeze), _module(block.expand), bypass))
     elif isinstance(block, nn.Conv2D):
         layers.append(_conv(block))
         _activation(block.act, layers)
@@ -60,6 +136,10 @@ def _convert(block, layers):
         layers.append(_batch_norm(block))
     else:
         raise NotConvertible(f'{type(block).__name__} has no PyTorch twin here')
+
+
+def _shortcut(block):
+    return torch.nn.Identity() if block is None else _module(block)
 
 
 def _conv(block):
