@@ -106,8 +106,9 @@ class Checkpoint:
                                   f'{self.directory} ({first_line(err)}); {kept}: free some '
                                   f'space or fix the folder, then add --resume to '
                                   f'continue') from None
-        _publish(saving, self.directory, self._old)
-        _drop(self._old)
+        _retire(self.directory, self._old)
+        _install(saving, self.directory)
+        _drop_retired(self._old)
 
     def recover(self):
         """Put the newest complete epoch back in place after a kill mid-save, and
@@ -126,22 +127,30 @@ class Checkpoint:
         self.recover()
         return keep_earlier(self._parent, [self._name], log)
 
+    def history(self):
+        """The saved history, after checking the files against the manifest."""
+        current = self._complete()
+        try:
+            return History.load(os.path.join(current, HISTORY))
+        except (OSError, ValueError, KeyError) as err:
+            raise CheckpointError(f'the history in {self.directory} cannot be read '
+                                  f'({first_line(err)}); start afresh without --resume') from None
+
+    def copy_parameters(self, path):
+        """Copy the saved parameters to `path` (through a temporary file)."""
+        current = self._complete()
+        tmp = f'{path}.copying'
+        shutil.copyfile(os.path.join(current, PARAMS), tmp)
+        os.replace(tmp, path)
+
     def restore(self, net, trainer, ctx, options=None):
         """Load parameters and optimizer state into `net` and `trainer`; return the history.
 
         `options` (name -> value) are the run's settings that must equal the
         saved run's; a difference is refused, naming the option.
         """
-        current = self._current()
-        if current is None:
-            raise CheckpointError(f'no checkpoint to resume in {self.directory}; '
-                                  f'start without --resume')
-        _verify(current, self.directory)
-        try:
-            history = History.load(os.path.join(current, HISTORY))
-        except (OSError, ValueError, KeyError) as err:
-            raise CheckpointError(f'the history in {self.directory} cannot be read '
-                                  f'({first_line(err)}); start afresh without --resume') from None
+        history = self.history()
+        current = self._complete()
         _check_options(history.meta.get('options', {}), options or {}, self.directory)
         try:
             net.load_parameters(os.path.join(current, PARAMS), ctx=ctx)
@@ -152,6 +161,15 @@ class Checkpoint:
                                   f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
         return history
+
+    def _complete(self):
+        """The folder of the newest complete epoch, its files checked."""
+        current = self._current()
+        if current is None:
+            raise CheckpointError(f'no checkpoint to resume in {self.directory}; '
+                                  f'start without --resume')
+        _verify(current, self.directory)
+        return current
 
     def _saving_folders(self):
         return sorted(glob.glob(os.path.join(glob.escape(self._parent),
@@ -194,13 +212,22 @@ def _write_manifest(folder, epoch, names):
         os.fsync(f.fileno())
 
 
-def _publish(saving, directory, old):
-    """Swap the complete folder `saving` in as `directory`, the previous one
-    going to `old` on the way (removed afterwards by the caller)."""
+def _retire(directory, old):
+    """Rename the previous epoch's folder out of the way (to be dropped once
+    the new one is in place)."""
     if os.path.exists(directory):
         os.replace(directory, old)
+
+
+def _install(saving, directory):
+    """Rename the complete folder `saving` to `directory`."""
     os.replace(saving, directory)
     _sync_dir(os.path.dirname(os.path.abspath(directory)))
+
+
+def _drop_retired(old):
+    """Remove the previous epoch's folder, now that the new one is in place."""
+    _drop(old)
 
 
 def _drop(path):

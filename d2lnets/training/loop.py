@@ -11,6 +11,7 @@ import math
 import time
 
 import mxnet as mx
+import numpy as np
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
 from mxnet.gluon.utils import split_and_load
@@ -124,7 +125,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Settings of the run (model options, input size, subset sizes, seed)
         saved with it; resuming with other values is refused.
     seed : int, optional
-        Reseeds MXNet at the start of every epoch from (seed, epoch), and
+        Reseeds MXNet and NumPy at the start of every epoch from (seed, epoch), and
         `train_iter.set_epoch(epoch)` is called when it has one, so that a
         resumed run sees the batches and random draws an uninterrupted one would.
 
@@ -168,6 +169,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         n, start = 0, time.time()
         if seed is not None:
             mx.random.seed(_epoch_seed(seed, epoch))
+            np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
         if hasattr(train_iter, 'set_epoch'):
             train_iter.set_epoch(epoch)
         for i, (X, y) in enumerate(train_iter, 1):
