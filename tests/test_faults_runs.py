@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -42,6 +43,22 @@ def checksums(folder):
             sums[os.path.relpath(path, folder)] = hashlib.sha256(
                 open(path, 'rb').read()).hexdigest()
     return sums
+
+
+@pytest.fixture(scope='module')
+def one_epoch(tmp_path_factory):
+    """A one-epoch LeNet run (LENET); tests copy it rather than train again."""
+    out = tmp_path_factory.mktemp('template') / 'run'
+    run_chapter_main(lambda: lenet.main(LENET + ['--epochs', '1', '--out', str(out)]), 'lenet')
+    return out
+
+
+@pytest.fixture
+def lenet_out(one_epoch, tmp_path):
+    """A copy of `one_epoch` in this test's folder."""
+    out = tmp_path / 'run'
+    shutil.copytree(one_epoch, out)
+    return out
 
 
 def run_main(main, argv, prog, capsys):
@@ -168,14 +185,15 @@ def test_every_real_sigkill_resumes_to_the_uninterrupted_history(tmp_path, fault
 
 # -- nothing lost between runs --------------------------------------------------------------
 
-def test_a_fresh_run_keeps_every_earlier_run(tmp_path, capsys):
-    out = tmp_path / 'run'
+def test_a_fresh_run_keeps_every_earlier_run(lenet_out, capsys):
+    out = lenet_out
     argv = LENET + ['--epochs', '1', '--out', str(out)]
-    for _ in range(2):
-        code, _, err = run_main(lenet.main, argv, 'lenet', capsys)
-        assert code == 0, err
-    first = checksums(out / 'earlier' / '1')
+    first = checksums(out)
+    code, _, err = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 0, err
+    assert checksums(out / 'earlier' / '1') == {k: v for k, v in first.items() if k != '.lock'}
     assert {'checkpoint/model.params', 'history.json', 'curves.png'} <= set(first)
+    first = checksums(out / 'earlier' / '1')
     code, stdout, _ = run_main(lenet.main, argv, 'lenet', capsys)
     assert code == 0
     assert f'keeping the earlier run (checkpoint, history.json, curves.png) in ' \
@@ -184,10 +202,8 @@ def test_a_fresh_run_keeps_every_earlier_run(tmp_path, capsys):
     assert sorted(os.listdir(out / 'earlier')) == ['1', '2']
 
 
-def test_a_second_run_into_the_same_out_is_refused(tmp_path, capsys):
-    out = tmp_path / 'run'
-    code, _, _ = run_main(lenet.main, LENET + ['--epochs', '1', '--out', str(out)], 'lenet',
-                          capsys)
+def test_a_second_run_into_the_same_out_is_refused(lenet_out, capsys):
+    out = lenet_out
     before = checksums(out)
     with OutputLock(str(out)):
         code, _, err = run_main(lenet.main, LENET + ['--epochs', '1', '--out', str(out)],
@@ -259,10 +275,9 @@ def test_resume_applies_a_new_learning_rate_and_records_it(tmp_path):
     (['--num-train', '256'], '--num-train 256 differs'),
     (['--seed', '1'], '--seed 1 differs'),
 ])
-def test_resume_refuses_a_changed_option_by_name(tmp_path, capsys, change, message):
-    out = tmp_path / 'run'
+def test_resume_refuses_a_changed_option_by_name(lenet_out, capsys, change, message):
+    out = lenet_out
     argv = LENET + ['--out', str(out)]
-    code, _, _ = run_main(lenet.main, argv + ['--epochs', '1'], 'lenet', capsys)
     before = checksums(out / 'checkpoint')
     code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'] + change,
                             'lenet', capsys)
@@ -323,10 +338,9 @@ def test_a_diverged_chapter_run_exits_1_and_keeps_the_last_good_epoch(tmp_path, 
 
 # -- damaged checkpoints and a full disk ---------------------------------------------------
 
-def test_a_truncated_parameter_file_is_one_line(tmp_path, capsys):
-    out = tmp_path / 'run'
+def test_a_truncated_parameter_file_is_one_line(lenet_out, capsys):
+    out = lenet_out
     argv = LENET + ['--out', str(out)]
-    run_main(lenet.main, argv + ['--epochs', '1'], 'lenet', capsys)
     params = out / 'checkpoint' / 'model.params'
     params.write_bytes(params.read_bytes()[:1000])
     code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'], 'lenet', capsys)
@@ -349,15 +363,14 @@ def test_a_manifestless_damaged_file_is_still_one_line(tmp_path):
     assert '\n' not in str(info.value)
 
 
-def enospc(*args):
+def enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_epoch(
-        tmp_path, monkeypatch, capsys):
-    out = tmp_path / 'run'
+        lenet_out, monkeypatch, capsys):
+    out = lenet_out
     argv = LENET + ['--out', str(out)]
-    run_main(lenet.main, argv + ['--epochs', '1'], 'lenet', capsys)
     before = checksums(out / 'checkpoint')
     monkeypatch.setattr(checkpoint_module, '_write_states', enospc)
     code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'], 'lenet', capsys)
@@ -370,19 +383,20 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_epoch(
     assert not [n for n in os.listdir(out) if 'saving' in n]
 
 
-def test_a_full_disk_at_the_end_is_one_line_and_resume_finishes(tmp_path, monkeypatch, capsys):
-    out = tmp_path / 'run'
-    argv = LENET + ['--out', str(out), '--epochs', '1']
+def test_a_full_disk_at_the_end_is_one_line_and_resume_finishes(lenet_out, monkeypatch, capsys):
+    out = lenet_out
+    argv = LENET + ['--out', str(out), '--epochs', '2', '--resume']
     monkeypatch.setattr('d2lnets.cli.save_history_plot', enospc)
     code, _, err = run_main(lenet.main, argv, 'lenet', capsys)
     assert code == 1
     assert one_line(err) == (f'lenet: error: cannot write history.json and curves.png to {out} '
                              f'(No space left on device); nothing written before is lost: free '
                              f'some space or fix the folder, then add --resume to finish')
-    assert Checkpoint(str(out / 'checkpoint')).epochs_saved() == 1
+    assert Checkpoint(str(out / 'checkpoint')).epochs_saved() == 2
     monkeypatch.undo()
-    code, stdout, _ = run_main(lenet.main, argv + ['--resume'], 'lenet', capsys)
-    assert code == 0 and 'epoch 1,' not in stdout and (out / 'curves.png').exists()
+    code, stdout, _ = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 0 and 'epoch 2,' not in stdout
+    assert len(json.load(open(out / 'history.json'))['epochs']) == 2
 
 
 # -- fine-tuning ----------------------------------------------------------------------------

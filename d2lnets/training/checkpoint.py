@@ -103,7 +103,7 @@ class Checkpoint:
             kept = (f'epoch {self.epochs_saved()} is still there' if self.exists()
                     else 'it holds no epoch yet')
             raise CheckpointError(f'cannot write the checkpoint for epoch {len(history)} to '
-                                  f'{self.directory} ({first_line(err)}); {kept}: free some '
+                                  f'{self.directory} ({_reason(err)}); {kept}: free some '
                                   f'space or fix the folder, then add --resume to '
                                   f'continue') from None
         _retire(self.directory, self._old)
@@ -297,6 +297,11 @@ def keep_earlier(directory, names, log=print):
         os.replace(os.path.join(directory, name), os.path.join(target, name))
     log(f'keeping the earlier run ({", ".join(present)}) in {target}')
     return target
+
+
+def _reason(err):
+    """'No space left on device' rather than '[Errno 28] No space left on device'."""
+    return getattr(err, 'strerror', None) or first_line(err)
 
 
 def _umask():
