@@ -426,3 +426,51 @@ def test_finetuning_keeps_an_earlier_best_and_resumes(tmp_path, capsys):
     assert Checkpoint(str(out / 'checkpoint')).epochs_saved() == 2
     with pytest.raises(CheckpointError, match='--optimizer sgd differs'):
         finetune_chapter.main(argv + ['--epochs', '3', '--resume', '--optimizer', 'sgd'])
+
+
+def test_a_resumed_finetuning_replaces_best_params_only_when_it_does_better(tmp_path):
+    from d2lnets.data.batches import ImageBatches
+    from d2lnets.training.finetune import finetune
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 16, 16, 3)).astype(np.uint8)
+    labels = rng.integers(0, 2, 48)
+
+    def run(epochs, lr, resume):
+        mx.random.seed(0)
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(4, 3, activation='relu'), nn.Dense(2))
+        net.initialize(init.Xavier())
+        lines = []
+        history, best = finetune(net, ImageBatches(images, labels, 16, shuffle=True, seed=0),
+                                 ImageBatches(images, labels, 16), 16, CTX, epochs, lr=lr,
+                                 best_path=str(tmp_path / 'best.params'), log=lines.append,
+                                 checkpoint=Checkpoint(str(tmp_path / 'ckpt')), resume=resume,
+                                 seed=0)
+        return history, best, lines
+    history, best, _ = run(2, 0.01, False)
+    before = checksums(tmp_path)['best.params']
+    history, best, lines = run(3, 1e-12, True)  # epoch 3 learns nothing more
+    accs = history.column('test_acc')
+    assert best == max(accs)
+    improved = accs[2] > max(accs[:2])
+    assert any(line.startswith('best validation accuracy so far') for line in lines) == improved
+    assert (checksums(tmp_path)['best.params'] == before) == (not improved)
+
+
+def test_a_kill_during_the_first_save_leaves_no_checkpoint_and_no_debris(tmp_path, monkeypatch):
+    ckpt_dir = str(tmp_path / 'ckpt')
+    original = checkpoint_module._write_parameters
+
+    def then_die(*args):
+        original(*args)
+        raise Killed
+    monkeypatch.setattr(checkpoint_module, '_write_parameters', then_die)
+    with pytest.raises(Killed):
+        toy_run(tmp_path, 2, checkpoint=Checkpoint(ckpt_dir))
+    monkeypatch.undo()
+    survivor = Checkpoint(ckpt_dir)
+    assert not survivor.exists()
+    with pytest.raises(CheckpointError, match='no checkpoint to resume'):
+        toy_run(tmp_path, 2, checkpoint=survivor, resume=True)
+    toy_run(tmp_path, 1, checkpoint=survivor)
+    assert sorted(os.listdir(tmp_path)) == ['ckpt'] and survivor.epochs_saved() == 1

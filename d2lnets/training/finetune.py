@@ -122,7 +122,7 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
         accs = checkpoint.history().column('test_acc')
         if accs:
             best['acc'] = max(accs)
-            if best_path is not None and accs.index(best['acc']) == len(accs) - 1:
+            if best_path is not None and accs.index(max(accs)) == len(accs) - 1:
                 checkpoint.copy_parameters(best_path)
 
     def keep_best(history):
