@@ -16,6 +16,10 @@ matched layer by layer in order, so files saved under other layer names fit,
 as long as the layers are the same (tested: MXNet's model-zoo vgg11_bn and
 resnet18_v1 list their parameters with the shapes, in the order, of the
 registry's vgg11_bn and resnet18). The defaults are the seed's: Adam at 2e-4.
+
+Every epoch is checkpointed in OUT/checkpoint; `--resume` continues it and
+keeps best.params unless a later epoch does better. A run without `--resume`
+moves an earlier run's best.params and checkpoint into OUT/earlier/N/.
 """
 import argparse
 import os
@@ -25,10 +29,13 @@ from mxnet import gluon
 
 from d2lnets.data import augment
 from d2lnets.cli import positive_float, positive_int, resolve_context, run_chapter_main
+from d2lnets.training.checkpoint import Checkpoint, keep_earlier
+from d2lnets.training.outlock import OutputLock
 from d2lnets.training.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
 from d2lnets.data.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
 from d2lnets.models import UnknownModelError
 
+OUT_FILES = ('checkpoint', 'best.params')
 AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
                  'vgg-paper': augment.vgg_paper_train}
 
@@ -50,7 +57,12 @@ def parse_args(argv=None):
                              "VGG paper's scale jitter, flip and RGB shift")
     parser.add_argument('--workers', type=int, default=2, help='data loader processes')
     parser.add_argument('--ctx', help="'cpu' or 'gpu:N' (default: d2l.try_gpu())")
-    parser.add_argument('--out', default=os.path.join('runs', 'finetune'))
+    parser.add_argument('--out', default=os.path.join('runs', 'finetune'),
+                        help='directory for best.params and checkpoint/; an earlier run '
+                             'there is kept in OUT/earlier/N/ (default: %(default)s)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the run checkpointed in OUT/checkpoint (a new --lr '
+                             'is applied; other changed options are refused)')
     parser.add_argument('--seed', type=int, default=0)
     return parser, parser.parse_args(argv)
 
@@ -74,9 +86,18 @@ def main(argv=None):
         shuffle=True, num_workers=args.workers)
     val_iter = gluon.data.DataLoader(val_set.transform_first(augment.evaluation()),
                                      args.batch_size, num_workers=args.workers)
-    best_path = os.path.join(args.out, 'best.params')
-    _, best = finetune(net, train_iter, val_iter, args.batch_size, ctx, args.epochs,
-                       optimizer=args.optimizer, lr=args.lr, best_path=best_path)
+    with OutputLock(args.out):
+        checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'))
+        if not args.resume:
+            checkpoint.recover()
+            keep_earlier(args.out, OUT_FILES)
+        best_path = os.path.join(args.out, 'best.params')
+        options = dict(model=args.model, optimizer=args.optimizer, augment=args.augment,
+                       seed=args.seed)
+        _, best = finetune(net, train_iter, val_iter, args.batch_size, ctx, args.epochs,
+                           optimizer=args.optimizer, lr=args.lr, best_path=best_path,
+                           checkpoint=checkpoint, resume=args.resume, options=options,
+                           seed=args.seed)
     print(f'best validation accuracy {best:.3f}; parameters in {best_path}')
 
 

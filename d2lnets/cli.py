@@ -5,26 +5,28 @@ whatever option the user did not give (from the preset under --quick, else the
 book), checks the context and the output directory, and answers bad input
 with one line and exit code 2. `run_chapter_main` turns the errors a run can
 meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
-one line each, leaving every finished epoch in the checkpoint.
+one line each, leaving every finished epoch in the checkpoint. A run holds a
+lock on its output directory and never overwrites an earlier run there.
 """
 import argparse
+import contextlib
 import os
-import shutil
 import sys
 
 import mxnet as mx
 from mxnet import init
 
-from .training.checkpoint import Checkpoint, CheckpointError
+from ._messages import first_line
 from .data.batches import load_data_fashion_mnist
-from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
-                          join, planned_workers)
-from .data.fashion_mnist import DataNotFoundError
-from .viz.shapes import print_layer_shapes
-from .viz.curves import save_history_plot
-from .viz.pictures import save_run_pictures
-from .data.fashion_mnist import TEXT_LABELS
+from .data.fashion_mnist import TEXT_LABELS, DataNotFoundError
+from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
+from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
+                                   import_horovod, join, planned_workers)
 from .training.loop import TrainingDiverged, as_context_list, train_ch5
+from .training.outlock import OutputBusyError, OutputLock
+from .viz.curves import save_history_plot
+from .viz.pictures import PICTURE_FILES, save_run_pictures
+from .viz.shapes import print_layer_shapes
 
 
 class ChapterParser(argparse.ArgumentParser):
@@ -184,17 +186,40 @@ def _check_writable(directory):
 def train_chapter(net, args, title, log=print, load_data=None, class_names=None):
     """The book's experiment: Fashion-MNIST, Xavier initialisation, SGD, train_ch5.
 
-    Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
-    OUT/checkpoint.previous unless --resume continues it), then writes
-    OUT/history.json and OUT/curves.png. Under a dist kvstore or Horovod each
-    worker trains on its shard with batch_size / workers examples a step (so a
-    step still averages batch_size gradients), all start from rank 0's
-    initialisation, and rank 0 alone writes files. `load_data(batch_size,
-    num_parts, part_index)` gives other data than Fashion-MNIST, whose classes
-    are `class_names` (default: Fashion-MNIST's, else numbers). Unless
-    --no-pictures, `save_run_pictures` then draws OUT/architecture.png and four more.
+    Holds a lock on OUT while it runs (a second run into OUT is refused),
+    moves an earlier run out of the way into OUT/earlier/N/ unless --resume
+    continues it, checkpoints every epoch into OUT/checkpoint, then writes
+    OUT/history.json and OUT/curves.png. On --resume a new --lr is applied;
+    other settings that differ from the checkpointed run are refused. Under a
+    dist kvstore or Horovod each worker trains on its shard with batch_size /
+    workers examples a step (so a step still averages batch_size gradients),
+    all start from rank 0's initialisation, and rank 0 alone writes files.
+    `load_data(batch_size, num_parts, part_index)` gives other data than
+    Fashion-MNIST, whose classes are `class_names` (default: Fashion-MNIST's,
+    else numbers). Unless --no-pictures, `save_run_pictures` then draws
+    OUT/architecture.png and four more.
     """
     job = join(args.kvstore, args.horovod)
+    with OutputLock(args.out) if job.rank == 0 else contextlib.nullcontext():
+        return _train_chapter(net, args, title, log, load_data, class_names, job)
+
+
+def run_options(args, workers):
+    """The settings of a chapter's run that a resume must not change: the
+    model's options, input size, subsets, seed and number of workers (not
+    --epochs, --lr, --ctx or where the files go)."""
+    names = set(args.book_defaults) | set(args.quick_preset) | RUN_SETTINGS
+    options = {name: getattr(args, name) for name in sorted(names - RESUMABLE)}
+    options['workers'] = workers
+    return options
+
+
+RUN_SETTINGS = {'resize', 'num_train', 'num_test', 'seed'}
+RESUMABLE = {'epochs', 'lr', 'batch_size'}  # batch_size: train_ch5 checks it itself
+OUT_FILES = ('checkpoint', 'history.json', 'curves.png') + PICTURE_FILES
+
+
+def _train_chapter(net, args, title, log, load_data, class_names, job):
     rank, workers = job.rank, job.workers
     if job.kind not in ('device', 'local'):
         log(f'worker rank {rank} of {workers}, {job.kind}')
@@ -211,20 +236,22 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
     trainer = job.trainer(net.collect_params(), 'sgd', {'learning_rate': args.lr})
     checkpoint = Checkpoint(os.path.join(args.out, 'checkpoint'), write=rank == 0,
                             trainer_states=job.trainer_states)
-    if rank == 0 and not args.resume and checkpoint.exists():
-        previous = checkpoint.directory + '.previous'
-        log(f'keeping the earlier checkpoint as {previous}')
-        _replace_dir(checkpoint.directory, previous)
+    if rank == 0 and not args.resume:
+        with _writing(args.out, 'move the earlier run aside in', 'then run again'):
+            checkpoint.recover()
+            keep_earlier(args.out, OUT_FILES, log)
     history = train_ch5(net, train_iter, test_iter, job.step_batch(args.batch_size), trainer,
                         args.ctx, args.epochs, checkpoint=checkpoint, resume=args.resume,
-                        log=log)
+                        log=log, options=run_options(args, workers), seed=args.seed)
     if rank != 0:
         return history
     history.meta.update(title=title, resize=args.resize, seed=args.seed,
                         num_train=train_iter.num_examples * workers,
                         num_test=test_iter.num_examples, workers=workers, parallel=job.kind)
-    history.save(os.path.join(args.out, 'history.json'))
-    save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
+    with _writing(args.out, 'write history.json and curves.png to',
+                  'then add --resume to finish'):
+        history.save(os.path.join(args.out, 'history.json'))
+        save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '
         f'{os.path.join(args.out, "curves.png")}')
     if args.pictures:
@@ -232,6 +259,17 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
         paths = save_run_pictures(net, test_iter, args.ctx, args.out, None, names)
         log(f'wrote {", ".join(os.path.basename(p) for p in paths)} into {args.out}')
     return history
+
+
+@contextlib.contextmanager
+def _writing(out, what, then):
+    """Turn an OSError (a full disk, say) into one line that says what to do."""
+    try:
+        yield
+    except OSError as err:
+        raise CheckpointError(f'cannot {what} {out} ({err.strerror or first_line(err)}); '
+                              f'nothing written before is lost: free some space or fix the '
+                              f'folder, {then}') from None
 
 
 def chapter_main(chapter, doc, book, quick, min_resize, build, name):
@@ -246,11 +284,6 @@ def chapter_main(chapter, doc, book, quick, min_resize, build, name):
     return main
 
 
-def _replace_dir(source, target):
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(source, target)
-
-
 def run_chapter_main(main, prog):
     """Run `main()`, turning a run's foreseeable failures into one line each."""
     try:
@@ -259,6 +292,6 @@ def run_chapter_main(main, prog):
         print(f'{prog}: interrupted; finished epochs are in the checkpoint: '
               f'add --resume to continue', file=sys.stderr)
         exit_now(130)
-    except (DataNotFoundError, TrainingDiverged, CheckpointError) as err:
+    except (DataNotFoundError, TrainingDiverged, CheckpointError, OutputBusyError) as err:
         print(f'{prog}: error: {err}', file=sys.stderr)
         exit_now(1)

@@ -78,9 +78,10 @@ def test_a_short_run_prints_trains_writes_and_resumes(tmp_path):
     mismatched = run_chapter(*common, '--epochs', '3', '--resume', '--ratio', '16')
     assert mismatched.returncode == 1
     assert mismatched.stderr.strip().splitlines()[-1].startswith(
-        'python -m chapters.vgg: error: the checkpoint in')
+        'python -m chapters.vgg: error: --ratio 16 differs from the run checkpointed in')
     assert len(mismatched.stderr.strip().splitlines()) == 1
 
     fresh = run_chapter(*common, '--epochs', '1')
     assert fresh.returncode == 0, fresh.stderr
-    assert os.path.isfile(os.path.join(out, 'checkpoint.previous', 'history.json'))
+    assert os.path.isfile(os.path.join(out, 'earlier', '1', 'checkpoint', 'history.json'))
+    assert os.path.isfile(os.path.join(out, 'earlier', '1', 'history.json'))

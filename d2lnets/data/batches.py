@@ -22,6 +22,9 @@ class ImageBatches:
     shape (batch, C, H, W) in [0, 1] on `ctx` (C = 1 for grey), resized to
     `resize` x `resize` when given; y is float32 of shape (batch,) on `ctx`.
     The last batch keeps what is left over, as the book's DataLoader does.
+    With `shuffle`, epoch e's order is drawn from (seed, e), so a run resumed
+    at epoch e (`set_epoch(e)`) sees the batches an uninterrupted run would;
+    each pass over the batches counts as the next epoch.
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, resize=None,
@@ -33,7 +36,8 @@ class ImageBatches:
         self.resize = None if resize is None else _positive_int(resize, 'resize')
         self.shuffle = shuffle
         self.ctx = ctx or mx.cpu()
-        self._rng = np.random.default_rng(seed)
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
+        self._next_epoch = 1
 
     def __len__(self):
         return math.ceil(len(self.labels) / self.batch_size)
@@ -42,9 +46,14 @@ class ImageBatches:
     def num_examples(self):
         return len(self.labels)
 
+    def set_epoch(self, epoch):
+        """Make the next pass over the batches epoch `epoch` (counted from 1)."""
+        self._next_epoch = epoch
+
     def __iter__(self):
-        order = (self._rng.permutation(len(self.labels)) if self.shuffle
-                 else np.arange(len(self.labels)))
+        epoch, self._next_epoch = self._next_epoch, self._next_epoch + 1
+        order = (np.random.default_rng([self.seed, epoch]).permutation(len(self.labels))
+                 if self.shuffle else np.arange(len(self.labels)))
         for start in range(0, len(order), self.batch_size):
             index = np.sort(order[start:start + self.batch_size])
             yield self._batch(index)

@@ -104,12 +104,26 @@ def make_trainer(net, optimizer='adam', lr=2e-4):
 
 
 def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
-             lr=2e-4, best_path=None, log=print, on_epoch=None):
+             lr=2e-4, best_path=None, log=print, on_epoch=None, checkpoint=None, resume=False,
+             options=None, seed=None):
     """Fine-tune `net` and save the parameters of its best validation epoch
     to `best_path` (when given); `on_epoch` as in `train_ch5` (e.g. a
-    LivePlot). Returns (history, best validation accuracy)."""
+    LivePlot). Returns (history, best validation accuracy).
+
+    `checkpoint`, `resume`, `options` and `seed` are `train_ch5`'s: resumed,
+    the best epoch so far is taken from the saved history, so a worse later
+    epoch never replaces `best_path`; if the run was stopped between saving
+    its best epoch's checkpoint and `best_path`, that file is made again from
+    the checkpoint.
+    """
     trainer = make_trainer(net, optimizer, lr)
     best = {'acc': -1.0}
+    if resume and checkpoint is not None:
+        accs = checkpoint.history().column('test_acc')
+        if accs:
+            best['acc'] = max(accs)
+            if best_path is not None and accs.index(max(accs)) == len(accs) - 1:
+                checkpoint.copy_parameters(best_path)
 
     def keep_best(history):
         acc = history.epochs[-1]['test_acc']
@@ -117,11 +131,13 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
             best['acc'] = acc
             if best_path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
-                net.save_parameters(best_path)
+                net.save_parameters(f'{best_path}.saving')
+                os.replace(f'{best_path}.saving', best_path)
                 log(f'best validation accuracy so far ({acc:.3f}): saved {best_path}')
         if on_epoch is not None:
             on_epoch(history)
 
     history = train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs,
-                        log=log, on_epoch=keep_best)
+                        log=log, on_epoch=keep_best, checkpoint=checkpoint, resume=resume,
+                        options=options, seed=seed)
     return history, best['acc']

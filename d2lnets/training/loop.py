@@ -10,6 +10,8 @@ the trainer's kvstore sums their gradients.
 import math
 import time
 
+import mxnet as mx
+import numpy as np
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
 from mxnet.gluon.utils import split_and_load
@@ -22,7 +24,7 @@ EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss or a parameter became NaN or infinite."""
 
 
 def as_context_list(ctx):
@@ -63,17 +65,40 @@ def evaluate_accuracy(data_iter, net, ctx, progress=None):
     return acc_sum.asscalar() / n
 
 
-def _check_finite(loss_sum, epoch, trainer):
-    value = loss_sum.asscalar()
-    if not math.isfinite(value):
-        raise TrainingDiverged(f'the loss became {value} in epoch {epoch}; the learning rate '
-                               f'{trainer.learning_rate:g} is too high for this network: '
-                               f'lower it (e.g. {trainer.learning_rate / 10:g}) and start again')
+def _nonfinite_sum(net, ctx):
+    """One number on `ctx`: 0 when every parameter of `net` is finite, NaN when
+    one is not (x * 0 is NaN exactly for NaN and infinity)."""
+    params = [p.data(ctx) for p in net.collect_params().values()]
+    return nd.add_n(*[(p * 0).sum() for p in params]) if params else nd.zeros(1, ctx=ctx)
+
+
+def _check_finite(net, loss_sum, epoch, trainer, ctx):
+    """Raise TrainingDiverged when the loss or a parameter is NaN or infinite:
+    with ReLU a NaN weight can hide behind a finite loss. One read-back."""
+    loss_value, params_ok = nd.concat(loss_sum.reshape(1),
+                                      _nonfinite_sum(net, ctx).reshape(1), dim=0).asnumpy()
+    if math.isfinite(loss_value) and math.isfinite(params_ok):
+        return
+    if math.isfinite(loss_value):
+        bad = [name for name, p in net.collect_params().items()
+               if not math.isfinite((p.data(ctx) * 0).sum().asscalar())]
+        what = f'parameter {bad[0]} became non-finite (NaN or infinity)'
+    else:
+        what = f'the loss became {loss_value}'
+    lr = trainer.learning_rate
+    raise TrainingDiverged(f'{what} in epoch {epoch}; the learning rate {lr:g} is too high '
+                           f'for this network: lower it (e.g. {lr / 10:g}); the last good '
+                           f'epoch is kept in the checkpoint, if there is one')
+
+
+def _epoch_seed(seed, epoch):
+    """MXNet's seed for `epoch` of a run seeded with `seed` (dropout, augmentation)."""
+    return (seed * 100_003 + epoch) % (2 ** 31)
 
 
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
               checkpoint=None, resume=False, hybridize=True, log=print, check_every=20,
-              on_epoch=None, progress=None):
+              on_epoch=None, options=None, seed=None, progress=None):
     """Train `net` with softmax cross-entropy and report each epoch as the book does.
 
     Parameters
@@ -84,17 +109,29 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         them and the trainer's kvstore keeps their parameters equal; initialise
         the net on all of them.
     checkpoint : d2lnets.training.checkpoint.Checkpoint, optional
-        Saved after every epoch.
+        Saved after every epoch, as one unit. Without `resume` an earlier run
+        in it is first moved to `earlier/N/` beside it.
     resume : bool
-        Continue from `checkpoint` (parameters, optimizer state, history).
+        Continue from `checkpoint` (parameters, optimizer state, history). The
+        trainer's learning rate, if it differs from the saved one, is applied
+        from the next epoch on (each epoch's record names its `lr`); a
+        different `batch_size` or value in `options` is refused.
     hybridize : bool
         `net.hybridize(static_alloc=True, static_shape=True)` first.
     log : callable
         Called with each line of text (default `print`).
     check_every : int
-        Batches between checks that the loss is still finite.
+        Batches between checks that the loss and the parameters are still
+        finite; they are checked again after every epoch, before it is saved.
     on_epoch : callable, optional
         Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
+    options : dict, optional
+        Settings of the run (model options, input size, subset sizes, seed)
+        saved with it; resuming with other values is refused.
+    seed : int, optional
+        Reseeds MXNet and NumPy at the start of every epoch from (seed, epoch), and
+        `train_iter.set_epoch(epoch)` is called when it has one, so that a
+        resumed run sees the batches and random draws an uninterrupted one would.
     progress : bool, optional
         A bar inside each epoch and test pass (examples/s, time left); None:
         only in a notebook or on a terminal, not under $CI nor with another `log`
@@ -108,18 +145,30 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     Raises
     ------
     TrainingDiverged
-        When the loss becomes NaN or infinite; the message names the learning rate.
+        When the loss or a parameter becomes NaN or infinite; the message
+        names the epoch, what went wrong and the learning rate. The epoch is
+        not saved, so the checkpoint keeps the last good one.
+    CheckpointError
+        When the checkpoint cannot be resumed or written.
     """
     if resume and checkpoint is None:
         raise ValueError('resume=True needs the checkpoint to resume from')
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
-    history = History(meta={'lr': trainer.learning_rate, 'batch_size': batch_size,
-                            'ctx': str(ctx), 'num_epochs': num_epochs})
+    lr = trainer.learning_rate
+    options = {'batch_size': batch_size, **(options or {})}
+    history = History(meta={'lr': lr, 'batch_size': batch_size, 'ctx': str(ctx),
+                            'num_epochs': num_epochs, 'options': options})
     if resume:
-        history = checkpoint.restore(net, trainer, ctx)
-        history.meta['num_epochs'] = num_epochs
+        history = checkpoint.restore(net, trainer, ctx, options)
+        history.meta.update(num_epochs=num_epochs, lr=lr)
         log(f'resuming after epoch {len(history)} from {checkpoint.directory}')
+        if trainer.learning_rate != lr:
+            log(f'learning rate {lr:g} from epoch {len(history) + 1} on '
+                f'(the checkpoint had {trainer.learning_rate:g})')
+            trainer.set_learning_rate(lr)
+    elif checkpoint is not None and checkpoint.write:
+        checkpoint.set_aside(log)
     log(f'training on {ctx}')
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
@@ -127,6 +176,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     for epoch in range(len(history) + 1, num_epochs + 1):
         loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
         n, start = 0, time.time()
+        if seed is not None:
+            mx.random.seed(_epoch_seed(seed, epoch))
+            np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
+        if hasattr(train_iter, 'set_epoch'):
+            train_iter.set_epoch(epoch)
         bar = progress_bar(show, examples_in(train_iter), f'epoch {epoch}')
         for i, (X, y) in enumerate(train_iter, 1):
             Xs, ys = split_batch(X, y, ctxs)
@@ -143,14 +197,15 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
             n += y.shape[0]
             bar.update(y.shape[0])
             if i % check_every == 0:
-                _check_finite(loss_sum, epoch, trainer)
+                _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
         bar.close()
-        _check_finite(loss_sum, epoch, trainer)
+        _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
         train_time = time.time() - start
         test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
         record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
                       train_acc=correct.asscalar() / n, test_acc=test_acc,
-                      time=time.time() - start, examples_per_sec=n / train_time)
+                      time=time.time() - start, examples_per_sec=n / train_time,
+                      lr=trainer.learning_rate)
         history.append(**record)
         log(EPOCH_LINE % tuple(record[k] for k in ('epoch', 'loss', 'train_acc', 'test_acc',
                                                      'time', 'examples_per_sec')))

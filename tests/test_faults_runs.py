@@ -1,0 +1,476 @@
+"""Fault injection for runs (docs/reliability.md): kills at every step of a
+checkpoint save, reruns and concurrent runs into one --out, resumes with
+changed options, divergence hidden behind a finite loss, damaged checkpoints
+and a full disk. Each case checks the exit code, a single line without a
+traceback, and the files on disk before and after."""
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon, init, nd
+from mxnet.gluon import nn
+
+from chapters import finetune as finetune_chapter
+from chapters import lenet, vgg
+from d2lnets.cli import run_chapter_main
+from d2lnets.training import checkpoint as checkpoint_module
+from d2lnets.training.checkpoint import Checkpoint, CheckpointError
+from d2lnets.training.loop import TrainingDiverged, train_ch5
+from d2lnets.training.outlock import OutputLock
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHILD = os.path.join(ROOT, 'tests', 'fault_child.py')
+CTX = mx.cpu()
+LENET = ['--ctx', 'cpu', '--num-train', '512', '--num-test', '256', '--batch-size', '128']
+SAVE_STEPS = ['_write_parameters', '_write_states', '_write_history', '_write_manifest',
+              '_retire', '_install', '_drop_retired']
+
+
+def checksums(folder):
+    """{relative path: sha256} of every file under `folder`."""
+    sums = {}
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(parent, name)
+            sums[os.path.relpath(path, folder)] = hashlib.sha256(
+                open(path, 'rb').read()).hexdigest()
+    return sums
+
+
+@pytest.fixture(scope='module')
+def one_epoch(tmp_path_factory):
+    """A one-epoch LeNet run (LENET); tests copy it rather than train again."""
+    out = tmp_path_factory.mktemp('template') / 'run'
+    run_chapter_main(lambda: lenet.main(LENET + ['--epochs', '1', '--out', str(out)]), 'lenet')
+    return out
+
+
+@pytest.fixture
+def lenet_out(one_epoch, tmp_path):
+    """A copy of `one_epoch` in this test's folder."""
+    out = tmp_path / 'run'
+    shutil.copytree(one_epoch, out)
+    return out
+
+
+def run_main(main, argv, prog, capsys):
+    """Run a chapter's main as `python -m` would (run_chapter_main); return
+    (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        run_chapter_main(lambda: main(argv), prog)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err):
+    assert 'Traceback' not in err
+    assert err.count('\n') == 1, err
+    return err.strip()
+
+
+def epoch_lines(stdout):
+    """The epoch lines without their time and examples/sec, which vary."""
+    return [re.sub(r', time .*', '', line) for line in stdout.splitlines()
+            if line.startswith('epoch ')]
+
+
+# -- the checkpoint as one unit ------------------------------------------------------------
+
+def toy_run(tmp_path, epochs, lr=0.1, net_seed=0, checkpoint=None, resume=False, **kwargs):
+    mx.random.seed(net_seed)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(8, activation='relu'), nn.Dense(3))
+    net.initialize(init.Xavier(), ctx=CTX)
+    rng = np.random.default_rng(0)
+    data = [(nd.array(rng.normal(size=(8, 5))), nd.array(rng.integers(0, 3, 8), dtype='float32'))
+            for _ in range(3)]
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr, 'momentum': 0.9})
+    lines = []
+    history = train_ch5(net, data, data, 8, trainer, CTX, epochs, checkpoint=checkpoint,
+                        resume=resume, log=lines.append, **kwargs)
+    return net, history, lines
+
+
+def params_of(net):
+    return {k.split('_', 1)[1]: v.data().asnumpy() for k, v in net.collect_params().items()}
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: no `except Exception` or cleanup catches it."""
+
+
+@pytest.mark.parametrize('step', SAVE_STEPS)
+def test_a_kill_at_any_step_of_a_save_leaves_one_whole_epoch(tmp_path, monkeypatch, step):
+    """Epoch 2's save stops dead after `step`: resuming finds epoch 1 or epoch 2,
+    each with its own parameters, never a mix; the next save tidies up."""
+    ckpt_dir = str(tmp_path / 'ckpt')
+    after_one, _, _ = toy_run(tmp_path, 1)
+    after_two, _, _ = toy_run(tmp_path, 2)
+    original = getattr(checkpoint_module, step)
+    calls = []
+
+    def then_die(*args):
+        calls.append(step)
+        original(*args)
+        if len(calls) == 2:
+            raise Killed
+    monkeypatch.setattr(checkpoint_module, step, then_die)
+    with pytest.raises(Killed):
+        toy_run(tmp_path, 3, checkpoint=Checkpoint(ckpt_dir))
+    monkeypatch.undo()
+
+    survivor = Checkpoint(ckpt_dir)
+    expected = 1 if SAVE_STEPS.index(step) <= SAVE_STEPS.index('_write_manifest') else 2
+    assert survivor.epochs_saved() == expected
+    net, history, lines = toy_run(tmp_path, expected, net_seed=5, checkpoint=survivor,
+                                  resume=True)
+    assert lines[0] == f'resuming after epoch {expected} from {os.path.normpath(ckpt_dir)}'
+    reference = params_of(after_one if expected == 1 else after_two)
+    for name, value in params_of(net).items():
+        np.testing.assert_array_equal(value, reference[name])
+    toy_run(tmp_path, expected + 1, net_seed=5, checkpoint=survivor, resume=True)
+    assert sorted(os.listdir(tmp_path)) == ['ckpt']  # nothing half-written left beside it
+
+
+def test_a_real_sigkill_mid_save_then_resume_prints_the_uninterrupted_lines(tmp_path):
+    """SIGKILL between retiring epoch 1's folder and installing epoch 2's (no
+    checkpoint/ on disk at that instant); --resume then finds epoch 2 and the
+    run's epoch lines equal an uninterrupted run's with the same seed."""
+    def child(fault, out, *extra):
+        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--out', str(out),
+                               *extra], cwd=str(tmp_path), capture_output=True, text=True,
+                              timeout=600, env={**os.environ, 'PYTHONPATH': ROOT})
+    whole = child('none', tmp_path / 'whole', '--epochs', '3')
+    assert whole.returncode == 0, whole.stderr
+    killed = child('kill:_retire:2', tmp_path / 'cut', '--epochs', '3')
+    assert killed.returncode == -9
+    assert not (tmp_path / 'cut' / 'checkpoint').exists()
+    resumed = child('none', tmp_path / 'cut', '--epochs', '3', '--resume')
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'resuming after epoch 2 from' in resumed.stdout
+    assert epoch_lines(killed.stdout) + epoch_lines(resumed.stdout) == epoch_lines(whole.stdout)
+    assert epoch_lines(resumed.stdout)[0].startswith('epoch 3, loss ')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('fault', ['kill:step:6'] + [f'kill:{step}:2' for step in SAVE_STEPS])
+def test_every_real_sigkill_resumes_to_the_uninterrupted_history(tmp_path, fault):
+    def child(fault, out, *extra):
+        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--out', str(out),
+                               '--epochs', '3', *extra], cwd=str(tmp_path), capture_output=True,
+                              text=True, timeout=600, env={**os.environ, 'PYTHONPATH': ROOT})
+    whole = child('none', tmp_path / 'whole')
+    killed = child(fault, tmp_path / 'cut')
+    assert killed.returncode == -9
+    resumed = child('none', tmp_path / 'cut', '--resume')
+    assert resumed.returncode == 0, resumed.stderr
+    assert epoch_lines(resumed.stdout) == epoch_lines(whole.stdout)[-len(
+        epoch_lines(resumed.stdout)):]
+    full = [json.load(open(tmp_path / run / 'history.json'))['epochs'] for run in ('whole', 'cut')]
+    drop = ('time', 'examples_per_sec')
+    assert [{k: v for k, v in e.items() if k not in drop} for e in full[0]] == \
+        [{k: v for k, v in e.items() if k not in drop} for e in full[1]]
+
+
+# -- nothing lost between runs --------------------------------------------------------------
+
+def test_a_fresh_run_keeps_every_earlier_run(lenet_out, capsys):
+    out = lenet_out
+    argv = LENET + ['--epochs', '1', '--out', str(out)]
+    first = checksums(out)
+    code, _, err = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 0, err
+    assert checksums(out / 'earlier' / '1') == {k: v for k, v in first.items() if k != '.lock'}
+    assert {'checkpoint/model.params', 'history.json', 'curves.png'} <= set(first)
+    first = checksums(out / 'earlier' / '1')
+    code, stdout, _ = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 0
+    assert f'keeping the earlier run (checkpoint, history.json, curves.png) in ' \
+           f'{out / "earlier" / "2"}' in stdout
+    assert checksums(out / 'earlier' / '1') == first
+    assert sorted(os.listdir(out / 'earlier')) == ['1', '2']
+
+
+def test_a_second_run_into_the_same_out_is_refused(lenet_out, capsys):
+    out = lenet_out
+    before = checksums(out)
+    with OutputLock(str(out)):
+        code, _, err = run_main(lenet.main, LENET + ['--epochs', '1', '--out', str(out)],
+                                'lenet', capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: {out} is in use by another run (pid {os.getpid()}); '
+                             f'wait for it to finish or pass another --out')
+    assert checksums(out) == {**before, '.lock': checksums(out)['.lock']}
+
+
+def test_two_real_processes_cannot_share_an_out(tmp_path):
+    """The lock holds across processes and goes with its holder."""
+    out = tmp_path / 'run'
+    holder = subprocess.Popen([sys.executable, '-c', 'import sys; from d2lnets.training.outlock '
+                               'import OutputLock\nwith OutputLock(sys.argv[1]):\n'
+                               '    print("locked", flush=True); sys.stdin.read()', str(out)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, 'PYTHONPATH': ROOT})
+    assert holder.stdout.readline() == 'locked\n'
+    with pytest.raises(Exception, match=f'in use by another run \\(pid {holder.pid}\\)'):
+        with OutputLock(str(out)):
+            pass
+    holder.kill()
+    holder.wait()
+    with OutputLock(str(out)):  # a killed holder leaves no stale lock
+        pass
+
+
+# -- honest resume --------------------------------------------------------------------------
+
+def test_resume_applies_a_new_learning_rate_and_records_it(tmp_path):
+    """Stopped after epoch 1 and resumed at lr 0.5: the parameters equal those
+    of one run whose rate is set to 0.5 after epoch 1 (momentum kept), and
+    differ from a run that stays at 0.1."""
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    toy_run(tmp_path, 1, lr=0.1, checkpoint=checkpoint)
+    net, history, lines = toy_run(tmp_path, 2, lr=0.5, net_seed=3, checkpoint=checkpoint,
+                                  resume=True)
+    assert lines[1] == 'learning rate 0.5 from epoch 2 on (the checkpoint had 0.1)'
+    assert history.column('lr') == [0.1, 0.5]
+    assert json.load(open(tmp_path / 'ckpt' / 'history.json'))['epochs'][1]['lr'] == 0.5
+
+    def faster_after_epoch_1(history):
+        rate.set_learning_rate(0.5)
+    rate = None
+    original = gluon.Trainer.__init__
+
+    def keep(self, *args, **kwargs):
+        nonlocal rate
+        original(self, *args, **kwargs)
+        rate = self
+    gluon.Trainer.__init__ = keep
+    try:
+        uninterrupted, _, _ = toy_run(tmp_path, 2, lr=0.1, on_epoch=faster_after_epoch_1)
+    finally:
+        gluon.Trainer.__init__ = original
+    same_rate, _, _ = toy_run(tmp_path, 2, lr=0.1)
+    for name, value in params_of(net).items():
+        np.testing.assert_allclose(value, params_of(uninterrupted)[name], rtol=1e-6, atol=1e-7)
+        assert not np.allclose(value, params_of(same_rate)[name])
+
+
+@pytest.mark.parametrize('change, message', [
+    (['--edition', 'later'], '--edition later differs from the run checkpointed in {ckpt}, '
+                             'which had --edition first; resume with the same value, or start '
+                             'afresh without --resume'),
+    (['--batch-size', '64'], '--batch-size 64 differs from the run checkpointed in {ckpt}, '
+                             'which had --batch-size 128'),
+    (['--num-train', '256'], '--num-train 256 differs'),
+    (['--seed', '1'], '--seed 1 differs'),
+])
+def test_resume_refuses_a_changed_option_by_name(lenet_out, capsys, change, message):
+    out = lenet_out
+    argv = LENET + ['--out', str(out)]
+    before = checksums(out / 'checkpoint')
+    code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'] + change,
+                            'lenet', capsys)
+    assert code == 1
+    assert one_line(err).startswith('lenet: error: ' + message.format(ckpt=out / 'checkpoint'))
+    assert checksums(out / 'checkpoint') == before
+
+
+# -- divergence -----------------------------------------------------------------------------
+
+def poison_after(monkeypatch, steps):
+    """Trainer.step makes the first parameter NaN after `steps` steps, as an
+    overflow would; the ReLU after it turns NaN into 0, so the loss stays finite."""
+    original, calls = gluon.Trainer.step, []
+
+    def step(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == steps:
+            first = self._params[0]
+            first.set_data(first.data() * float('nan'))
+    monkeypatch.setattr(gluon.Trainer, 'step', step)
+
+
+def test_nan_parameters_behind_a_finite_loss_stop_the_run(tmp_path, monkeypatch):
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    toy_run(tmp_path, 1, checkpoint=checkpoint)
+    before = checksums(tmp_path / 'ckpt')
+    poison_after(monkeypatch, 2)
+    with pytest.raises(TrainingDiverged) as info:
+        toy_run(tmp_path, 3, checkpoint=checkpoint, resume=True, check_every=100)
+    assert re.fullmatch(r'parameter dense\d+_(weight|bias) became non-finite \(NaN or infinity\) in '
+                        r'epoch 2; the learning rate 0.1 is too high for this network: lower it '
+                        r'\(e.g. 0.01\); the last good epoch is kept in the checkpoint, if there '
+                        r'is one', str(info.value))
+    assert checksums(tmp_path / 'ckpt') == before
+
+
+def test_a_diverged_chapter_run_exits_1_and_keeps_the_last_good_epoch(tmp_path, monkeypatch,
+                                                                      capsys):
+    out = tmp_path / 'run'
+    argv = ['--quick', '--ratio', '16', '--fc-units', '64', '--ctx', 'cpu', '--num-train', '256',
+            '--num-test', '128', '--epochs', '3', '--out', str(out)]
+    saved, save = [], Checkpoint.save
+
+    def save_and_record(self, *args):
+        save(self, *args)
+        saved.append(checksums(self.directory))
+    monkeypatch.setattr(Checkpoint, 'save', save_and_record)
+    poison_after(monkeypatch, 3)  # 2 steps an epoch: in epoch 2
+    code, stdout, err = run_main(vgg.main, argv, 'vgg', capsys)
+    assert code == 1
+    assert re.fullmatch(r'vgg: error: parameter \w+ became non-finite \(NaN or infinity\) in '
+                        r'epoch 2; the learning rate 0.05 is too high .*', one_line(err))
+    assert len(saved) == 1 and checksums(out / 'checkpoint') == saved[0]
+    assert 'epoch 2,' not in stdout
+
+
+# -- damaged checkpoints and a full disk ---------------------------------------------------
+
+def test_a_truncated_parameter_file_is_one_line(lenet_out, capsys):
+    out = lenet_out
+    argv = LENET + ['--out', str(out)]
+    params = out / 'checkpoint' / 'model.params'
+    params.write_bytes(params.read_bytes()[:1000])
+    code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: the checkpoint in {out / "checkpoint"} is damaged: '
+                             f'model.params has 1000 bytes, not 178278; start afresh without '
+                             f'--resume (the damaged run is then kept in earlier/)')
+    code, _, err = run_main(lenet.main, argv + ['--epochs', '1'], 'lenet', capsys)
+    assert code == 0 and (out / 'earlier' / '1' / 'checkpoint' / 'model.params').exists()
+
+
+def test_a_manifestless_damaged_file_is_still_one_line(tmp_path):
+    """A checkpoint from before manifests: a garbled file fails in MXNet, not here."""
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    toy_run(tmp_path, 1, checkpoint=checkpoint)
+    os.remove(tmp_path / 'ckpt' / 'manifest.json')
+    (tmp_path / 'ckpt' / 'model.params').write_bytes(b'\x00' * 64)
+    with pytest.raises(CheckpointError, match='does not fit this network') as info:
+        toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
+    assert '\n' not in str(info.value)
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_epoch(
+        lenet_out, monkeypatch, capsys):
+    out = lenet_out
+    argv = LENET + ['--out', str(out)]
+    before = checksums(out / 'checkpoint')
+    monkeypatch.setattr(checkpoint_module, '_write_states', enospc)
+    code, _, err = run_main(lenet.main, argv + ['--epochs', '2', '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: cannot write the checkpoint for epoch 2 to '
+                             f'{out / "checkpoint"} (No space left on device); epoch 1 is still '
+                             f'there: free some space or fix the folder, then add --resume to '
+                             f'continue')
+    assert checksums(out / 'checkpoint') == before
+    assert not [n for n in os.listdir(out) if 'saving' in n]
+
+
+def test_a_full_disk_at_the_end_is_one_line_and_resume_finishes(lenet_out, monkeypatch, capsys):
+    out = lenet_out
+    argv = LENET + ['--out', str(out), '--epochs', '2', '--resume']
+    monkeypatch.setattr('d2lnets.cli.save_history_plot', enospc)
+    code, _, err = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: cannot write history.json and curves.png to {out} '
+                             f'(No space left on device); nothing written before is lost: free '
+                             f'some space or fix the folder, then add --resume to finish')
+    assert Checkpoint(str(out / 'checkpoint')).epochs_saved() == 2
+    monkeypatch.undo()
+    code, stdout, _ = run_main(lenet.main, argv, 'lenet', capsys)
+    assert code == 0 and 'epoch 2,' not in stdout
+    assert len(json.load(open(out / 'history.json'))['epochs']) == 2
+
+
+# -- fine-tuning ----------------------------------------------------------------------------
+
+def test_finetuning_keeps_an_earlier_best_and_resumes(tmp_path, capsys):
+    from PIL import Image
+    for split, count in (('train', 4), ('val', 2)):
+        for name in ('cat', 'dog'):
+            folder = tmp_path / 'data' / split / name
+            folder.mkdir(parents=True)
+            rng = np.random.default_rng(len(name))
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
+                    folder / f'{i}.png')
+    (tmp_path / 'data' / 'classes.txt').write_text('cat\ndog\n')
+    out = tmp_path / 'run'
+    argv = [str(tmp_path / 'data'), '--model', 'googlenet_cifar10', '--batch-size', '4',
+            '--workers', '0', '--ctx', 'cpu', '--out', str(out)]
+    finetune_chapter.main(argv + ['--epochs', '1'])
+    first = checksums(out)
+    finetune_chapter.main(argv + ['--epochs', '1'])
+    assert checksums(out / 'earlier' / '1') == {k: v for k, v in first.items() if k != '.lock'}
+    capsys.readouterr()
+    finetune_chapter.main(argv + ['--epochs', '2', '--resume'])
+    stdout = capsys.readouterr().out
+    assert 'resuming after epoch 1 from' in stdout and 'epoch 2, loss' in stdout
+    assert Checkpoint(str(out / 'checkpoint')).epochs_saved() == 2
+    with pytest.raises(CheckpointError, match='--optimizer sgd differs'):
+        finetune_chapter.main(argv + ['--epochs', '3', '--resume', '--optimizer', 'sgd'])
+
+
+def test_a_resumed_finetuning_replaces_best_params_only_when_it_does_better(tmp_path):
+    from d2lnets.data.batches import ImageBatches
+    from d2lnets.training.finetune import finetune
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 16, 16, 3)).astype(np.uint8)
+    labels = rng.integers(0, 2, 48)
+
+    def run(epochs, lr, resume):
+        mx.random.seed(0)
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(4, 3, activation='relu'), nn.Dense(2))
+        net.initialize(init.Xavier())
+        lines = []
+        history, best = finetune(net, ImageBatches(images, labels, 16, shuffle=True, seed=0),
+                                 ImageBatches(images, labels, 16), 16, CTX, epochs, lr=lr,
+                                 best_path=str(tmp_path / 'best.params'), log=lines.append,
+                                 checkpoint=Checkpoint(str(tmp_path / 'ckpt')), resume=resume,
+                                 seed=0)
+        return history, best, lines
+    history, best, _ = run(2, 0.01, False)
+    before = checksums(tmp_path)['best.params']
+    history, best, lines = run(3, 1e-12, True)  # epoch 3 learns nothing more
+    accs = history.column('test_acc')
+    assert best == max(accs)
+    improved = accs[2] > max(accs[:2])
+    assert any(line.startswith('best validation accuracy so far') for line in lines) == improved
+    assert (checksums(tmp_path)['best.params'] == before) == (not improved)
+
+
+def test_a_kill_during_the_first_save_leaves_no_checkpoint_and_no_debris(tmp_path, monkeypatch):
+    ckpt_dir = str(tmp_path / 'ckpt')
+    original = checkpoint_module._write_parameters
+
+    def then_die(*args):
+        original(*args)
+        raise Killed
+    monkeypatch.setattr(checkpoint_module, '_write_parameters', then_die)
+    with pytest.raises(Killed):
+        toy_run(tmp_path, 2, checkpoint=Checkpoint(ckpt_dir))
+    monkeypatch.undo()
+    survivor = Checkpoint(ckpt_dir)
+    assert not survivor.exists()
+    with pytest.raises(CheckpointError, match='no checkpoint to resume'):
+        toy_run(tmp_path, 2, checkpoint=survivor, resume=True)
+    toy_run(tmp_path, 1, checkpoint=survivor)
+    assert sorted(os.listdir(tmp_path)) == ['ckpt'] and survivor.epochs_saved() == 1
