@@ -9,10 +9,10 @@ lr 0.01, batch 128, 5 epochs, Xavier initialisation, SGD.
 """
 from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.alexnet import alexnet_book
+from d2lnets.recipes import get_recipe
 
-BOOK = dict(lr=0.01, batch_size=128, resize=224, epochs=5)
-QUICK = dict(resize=96, num_train=12000, num_test=2000, epochs=3)
-MIN_RESIZE = 67  # an 11x11 stride-4 convolution and three 3x3 stride-2 poolings
+RECIPE = get_recipe('alexnet')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 main = chapter_main('alexnet', __doc__, BOOK, QUICK, MIN_RESIZE, alexnet_book, 'AlexNet')

@@ -11,25 +11,24 @@ from-scratch layer (the default, as the book starts), MXNet's nn.BatchNorm
 """
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.batchnorm import lenet_bn, lenet_bn_scratch, lenet_ln
+from d2lnets.models.batchnorm import lenet_bn
+from d2lnets.recipes import NORMS, get_recipe
 
-BOOK = dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5)
-QUICK = dict(num_train=12000, num_test=2000, epochs=3)
-MIN_RESIZE = 16
-NETS = {'scratch': lenet_bn_scratch, 'concise': lenet_bn, 'layer': lenet_ln}
+RECIPE = get_recipe('batchnorm')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 def main(argv=None):
     parser = chapter_parser('batchnorm', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE)
     parser.add_argument_group('model').add_argument(
-        '--norm', choices=sorted(NETS),
+        '--norm', choices=sorted(NORMS),
         help="'scratch': the book's BatchNorm (default); 'concise': nn.BatchNorm; "
              "'layer': layer normalisation")
     args = parse_chapter_args(parser, argv)
     size = args.resize or 28
 
     print_layer_shapes(lenet_bn(), (1, 1, size, size))  # the same shapes for every --norm
-    net = NETS[args.norm]()
+    net = NORMS[args.norm]()
     train_chapter(net, args, title=f'LeNet with {args.norm} normalisation, {size}x{size}')
     first_norm = net[1]
     print('gamma', first_norm.gamma.data().reshape((-1,)).asnumpy())

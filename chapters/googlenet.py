@@ -17,10 +17,10 @@ from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run
 from d2lnets.data.batches import load_data_cifar10
 from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.googlenet import googlenet, googlenet_cifar10
+from d2lnets.recipes import get_recipe
 
-BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)
-QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
-MIN_RESIZE = 32
+RECIPE = get_recipe('googlenet')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 def main(argv=None):

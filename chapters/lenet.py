@@ -10,10 +10,10 @@ convolution and pools by averaging, as later editions do.
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
 from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.lenet import EDITIONS, lenet
+from d2lnets.recipes import get_recipe
 
-BOOK = dict(edition='first', lr=0.9, batch_size=256, resize=None, epochs=5)
-QUICK = dict(num_train=12000, num_test=2000, epochs=3)
-MIN_RESIZE = 16  # two 5x5 convolutions and two 2x2 poolings
+RECIPE = get_recipe('lenet')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 def main(argv=None):

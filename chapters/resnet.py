@@ -8,10 +8,10 @@ lr 0.05, batch 256, 5 epochs, Xavier initialisation, SGD.
 """
 from d2lnets.cli import chapter_main, run_chapter_main
 from d2lnets.models.resnet import resnet18_book
+from d2lnets.recipes import get_recipe
 
-BOOK = dict(lr=0.05, batch_size=256, resize=96, epochs=5)
-QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
-MIN_RESIZE = 32
+RECIPE = get_recipe('resnet')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 main = chapter_main('resnet', __doc__, BOOK, QUICK, MIN_RESIZE, resnet18_book, 'ResNet-18')

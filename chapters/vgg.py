@@ -11,10 +11,10 @@ from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_int, run_c
                          train_chapter)
 from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
+from d2lnets.recipes import get_recipe
 
-BOOK = dict(ratio=4, fc_units=4096, lr=0.05, batch_size=128, resize=224, epochs=5)
-QUICK = dict(ratio=8, fc_units=512, resize=32, epochs=10)
-MIN_RESIZE = 32  # five 2x2 poolings halve 32 pixels down to 1
+RECIPE = get_recipe('vgg')  # the book's setting and the presets, in d2lnets.recipes
+BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
 
 
 def main(argv=None):

@@ -25,9 +25,10 @@ def test_the_assignment_notebook_shows_the_mistake_then_the_fix(monkeypatch):
     text = [''.join(o.get('text', '') for o in cell.outputs if o.output_type == 'stream')
             for cell in nb.cells if cell.cell_type == 'code']
     checks = [t for t in text if t.startswith('vgg_block(')]
-    assert checks[0].splitlines()[0] == ('vgg_block(1, 64): layer 1 (conv): expected output '
-                                         '(1, 64, 224, 224), got (1, 64, 222, 222)')
-    assert all('all ' in line and 'layers match' in line for line in checks[1].splitlines())
+    assert checks[0].splitlines()[0] == ('vgg_block(1, 8): layer 1 (convolution): your output '
+                                         'is 1x8x30x30, expected 1x8x32x32: did you forget '
+                                         'padding=1?')
+    assert all(line.split(': ', 1)[1].startswith('right: ') for line in checks[1].splitlines())
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=os.path.basename)

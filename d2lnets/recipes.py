@@ -1,0 +1,170 @@
+"""One recipe per chapter: the network it trains and the settings it trains it
+with, written once and read by the chapters' command lines, the notebooks and
+the benchmark.
+
+Every recipe has three presets:
+
+- `book`: the book's setting (learning rate, batch size, input size, epochs,
+  and the model's options), as the chapter's section gives it;
+- `quick`: minutes on a 2-core CPU (`python -m chapters.X --quick`), enough
+  to see the network learn; its accuracy is not the book's;
+- `smoke`: seconds (the notebooks under `D2LNETS_QUICK=1`, the tests): only
+  shows that everything runs.
+
+`quick` and `smoke` list only what they change from `book`.
+
+    >>> recipe = get_recipe('vgg')
+    >>> recipe.settings('quick')['resize']
+    32
+    >>> net = recipe.build_net(recipe.settings())
+"""
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from .models.alexnet import alexnet_book
+from .models.batchnorm import lenet_bn, lenet_bn_scratch, lenet_ln
+from .models.densenet import densenet_book
+from .models.googlenet import googlenet
+from .models.lenet import lenet
+from .models.nin import nin
+from .models.resnet import resnet18_book
+from .models.vgg import vgg11_fashion
+
+PRESETS = ('book', 'quick', 'smoke')
+TRAINING_SETTINGS = ('lr', 'batch_size', 'resize', 'epochs', 'num_train', 'num_test')
+
+
+class UnknownRecipeError(LookupError):
+    """A chapter or preset that has no recipe."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one chapter trains and how.
+
+    Parameters
+    ----------
+    chapter : str
+        The chapter module's name (`python -m chapters.<chapter>`).
+    title : str
+        The network's name in titles and tables.
+    section : str
+        Where in the book: the current edition's section, then the first MXNet edition's.
+    build : callable
+        Builds the network from the model options (the keys of `book` that are
+        not training settings).
+    book, quick, smoke : mapping
+        The presets (module docstring); `quick` and `smoke` override `book`.
+    min_resize : int
+        The smallest input side the network takes.
+    book_test_acc : float
+        The test accuracy the book's first MXNet edition printed after the
+        book's setting's last epoch, trained on a GPU.
+    """
+    chapter: str
+    title: str
+    section: str
+    build: Callable
+    book: Mapping
+    quick: Mapping
+    smoke: Mapping
+    min_resize: int
+    book_test_acc: float
+
+    def __post_init__(self):
+        for name in ('book', 'quick', 'smoke'):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def model_options(self):
+        """The keys of `book` that go to `build`."""
+        return tuple(k for k in self.book if k not in TRAINING_SETTINGS)
+
+    def settings(self, preset='book', **overrides):
+        """The preset's settings as a new dict, with `overrides` (None values ignored) on top."""
+        if preset not in PRESETS:
+            raise UnknownRecipeError(f'unknown preset {preset!r}; valid: {", ".join(PRESETS)}')
+        settings = {'num_train': None, 'num_test': None, **self.book}
+        if preset != 'book':
+            settings.update(getattr(self, preset))
+        unknown = set(overrides) - set(settings)
+        if unknown:
+            raise TypeError(f'{self.chapter} has no setting {", ".join(sorted(unknown))}; '
+                            f'valid: {", ".join(settings)}')
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return settings
+
+    def build_net(self, settings=None):
+        """The network for `settings` (default: the book's)."""
+        settings = self.book if settings is None else settings
+        return self.build(**{k: settings[k] for k in self.model_options})
+
+    def input_shape(self, settings=None):
+        """(1, 1, side, side): one grey Fashion-MNIST example under `settings`."""
+        side = (settings if settings is not None else self.book)['resize'] or 28
+        return (1, 1, side, side)
+
+
+NORMS = {'scratch': lenet_bn_scratch, 'concise': lenet_bn, 'layer': lenet_ln}
+
+
+def lenet_with_norm(norm='scratch'):
+    """LeNet with the book's from-scratch batch normalization ('scratch'),
+    `nn.BatchNorm` ('concise') or layer normalization ('layer')."""
+    return NORMS[norm]()
+
+_SMOKE = dict(num_train=1000, num_test=500, epochs=1)
+_QUICK = dict(num_train=12000, num_test=2000, epochs=3)
+
+RECIPES = {r.chapter: r for r in (
+    Recipe('lenet', 'LeNet', 'D2L 7.6 (5.5 in the first MXNet edition)', lenet,
+           book=dict(edition='first', lr=0.9, batch_size=256, resize=None, epochs=5),
+           quick=_QUICK, smoke=_SMOKE,
+           min_resize=16,  # two 5x5 convolutions and two 2x2 poolings
+           book_test_acc=0.754),
+    Recipe('alexnet', 'AlexNet', 'D2L 8.1 (5.6)', alexnet_book,
+           book=dict(lr=0.01, batch_size=128, resize=224, epochs=5),
+           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=96),
+           min_resize=67,  # an 11x11 stride-4 convolution, three 3x3 stride-2 poolings
+           book_test_acc=0.867),
+    Recipe('vgg', 'VGG-11', 'D2L 8.2 (5.7)', vgg11_fashion,
+           book=dict(ratio=4, fc_units=4096, lr=0.05, batch_size=128, resize=224, epochs=5),
+           quick=dict(ratio=8, fc_units=512, resize=32, epochs=10),
+           smoke=dict(_SMOKE, ratio=16, resize=32),
+           min_resize=32,  # five 2x2 poolings halve 32 pixels down to 1
+           book_test_acc=0.909),
+    Recipe('nin', 'NiN', 'D2L 8.3 (5.8)', nin,
+           book=dict(lr=0.1, batch_size=128, resize=224, epochs=5),
+           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=96),
+           min_resize=67,  # as AlexNet's first layers
+           book_test_acc=0.812),
+    Recipe('googlenet', 'GoogLeNet', 'D2L 8.4 (5.9)', googlenet,
+           book=dict(lr=0.1, batch_size=128, resize=96, epochs=5),
+           quick=dict(_QUICK, resize=32), smoke=dict(_SMOKE, resize=32),
+           min_resize=32, book_test_acc=0.883),
+    Recipe('batchnorm', 'LeNet with batch normalization', 'D2L 8.5 (5.10)', lenet_with_norm,
+           book=dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5),
+           quick=_QUICK, smoke=_SMOKE,
+           min_resize=16, book_test_acc=0.870),
+    Recipe('resnet', 'ResNet-18', 'D2L 8.6 (5.11)', resnet18_book,
+           book=dict(lr=0.05, batch_size=256, resize=96, epochs=5),
+           quick=dict(_QUICK, resize=32), smoke=dict(_SMOKE, resize=32),
+           min_resize=32, book_test_acc=0.913),
+    Recipe('densenet', 'DenseNet', 'D2L 8.7 (5.12)', densenet_book,
+           book=dict(lr=0.1, batch_size=256, resize=96, epochs=5),
+           quick=dict(_QUICK, resize=32), smoke=dict(_SMOKE, resize=32),
+           min_resize=32, book_test_acc=0.879),
+)}
+
+
+def get_recipe(chapter):
+    """The recipe of `chapter` ('lenet', 'vgg', ...)."""
+    if chapter not in RECIPES:
+        raise UnknownRecipeError(f'no recipe for {chapter!r}; valid: {", ".join(RECIPES)}')
+    return RECIPES[chapter]
+
+
+def list_recipes():
+    """The chapters that have a recipe, in the book's order."""
+    return list(RECIPES)

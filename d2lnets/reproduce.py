@@ -1,0 +1,169 @@
+"""Reproduce the book's results: run each chapter at the book's setting, one
+after another, resuming wherever an earlier invocation stopped, and write a
+table of accuracy, time to the book's accuracy and peak memory.
+
+    python -m d2lnets.reproduce                      # every chapter, book settings
+    python -m d2lnets.reproduce --chapters vgg nin   # some of them
+    python -m d2lnets.reproduce --chapters lenet -- --epochs 2   # options for each chapter
+
+Each chapter runs as `python -m chapters.<name> --out OUT/<name>` (with
+`--resume` when OUT/<name> holds its checkpoint), in a process of its own so
+that its peak resident memory can be measured (`os.wait4`). What one
+invocation measured is appended to OUT/<name>/reproduce.json, so the table
+sums the wall time of every invocation and keeps the largest peak. Training
+time to the book's accuracy is the sum of the epochs' times (training and
+evaluation) up to the first epoch whose test accuracy reaches the book's; it
+leaves out start-up and data loading, which the wall time includes.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from .recipes import get_recipe, list_recipes
+from .training.checkpoint import Checkpoint
+from .training.history import History, atomic_write_text
+
+RECORD = 'reproduce.json'
+MEMORY_LIMIT_MIB = 8 * 1024
+COLUMNS = ('chapter', 'setting', 'epochs', 'test acc', 'book (GPU)', 'book acc reached',
+           'wall time', 'peak memory')
+
+
+def run_chapter(chapter, out, extra_args=(), python=sys.executable):
+    """Run (or resume) one chapter in a child process; record and return its
+    wall time, peak resident memory and exit status."""
+    directory = os.path.join(out, chapter)
+    resume = Checkpoint(os.path.join(directory, 'checkpoint')).exists()
+    command = [python, '-m', f'chapters.{chapter}', '--out', directory, *extra_args]
+    if resume:
+        command.append('--resume')
+    start = time.time()
+    process = subprocess.Popen(command)
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except KeyboardInterrupt:
+        process.wait()
+        raise
+    process.returncode = os.waitstatus_to_exitcode(status)
+    session = {'command': command, 'resumed': resume, 'exit_code': process.returncode,
+               'wall_s': round(time.time() - start, 1),
+               'peak_rss_mib': round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss is in KiB
+    record = load_record(directory)
+    record['sessions'].append(session)
+    os.makedirs(directory, exist_ok=True)
+    atomic_write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
+    return session
+
+
+def load_record(directory):
+    path = os.path.join(directory, RECORD)
+    if not os.path.isfile(path):
+        return {'sessions': []}
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_history(directory):
+    """The chapter's history so far (its checkpoint's), or None."""
+    checkpoint = Checkpoint(os.path.join(directory, 'checkpoint'))
+    if not checkpoint.exists():
+        return None
+    return History.load(checkpoint.path('history.json'))
+
+
+def time_to_accuracy(history, target):
+    """(epoch, seconds of training and evaluation) of the first epoch whose test
+    accuracy reaches `target`, or None."""
+    elapsed = 0.0
+    for record in history.epochs:
+        elapsed += record['time']
+        if record['test_acc'] >= target:
+            return record['epoch'], elapsed
+    return None
+
+
+def table_row(chapter, out):
+    """One row of the table for `chapter` from what OUT/<chapter> holds."""
+    recipe = get_recipe(chapter)
+    directory = os.path.join(out, chapter)
+    history, record = load_history(directory), load_record(directory)
+    sessions = record['sessions']
+    meta = history.meta if history else {}
+    epochs_planned = meta.get('num_epochs', recipe.book['epochs'])
+    setting = (f"{meta.get('resize') or recipe.book['resize'] or 28}px, "
+               f"batch {meta.get('batch_size', recipe.book['batch_size'])}, "
+               f"lr {meta.get('lr', recipe.book['lr'])}")
+    done = len(history) if history else 0
+    test_acc = f'{history.epochs[-1]["test_acc"]:.3f}' if done else '-'
+    reached = time_to_accuracy(history, recipe.book_test_acc) if done else None
+    reached_text = (f'epoch {reached[0]}, {_duration(reached[1])}' if reached
+                    else ('not reached' if done >= epochs_planned else 'not yet'))
+    peak = max((s['peak_rss_mib'] for s in sessions), default=None)
+    peak_text = '-' if peak is None else f'{peak / 1024:.1f} GiB'
+    if peak is not None and peak > MEMORY_LIMIT_MIB:
+        peak_text += ' (over 8 GiB)'
+    return (f'{recipe.title} (`{chapter}`)', setting, f'{done} of {epochs_planned}', test_acc,
+            f'{recipe.book_test_acc:.3f}', reached_text,
+            _duration(sum(s['wall_s'] for s in sessions)) if sessions else '-', peak_text)
+
+
+def markdown_table(chapters, out):
+    rows = [COLUMNS, tuple('---' for _ in COLUMNS)]
+    rows += [table_row(chapter, out) for chapter in chapters]
+    return '\n'.join('| ' + ' | '.join(row) + ' |' for row in rows) + '\n'
+
+
+def _duration(seconds):
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f'{hours} h {minutes:02d} min'
+    return f'{minutes} min {secs:02d} s' if minutes else f'{secs} s'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m d2lnets.reproduce', description=__doc__.split('\n\n')[0],
+        epilog='Options after -- go to every chapter (e.g. -- --ctx cpu).')
+    parser.add_argument('--chapters', nargs='+', choices=list_recipes(), default=list_recipes(),
+                        metavar='CHAPTER', help=f'which (default: all: {", ".join(list_recipes())})')
+    parser.add_argument('--out', default=os.path.join('runs', 'reproduce'),
+                        help='one folder per chapter in here (default: %(default)s)')
+    parser.add_argument('--table', help='also write the markdown table to this file')
+    parser.add_argument('--table-only', action='store_true',
+                        help='train nothing: print the table of what OUT holds')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = argv[argv.index('--') + 1:] if '--' in argv else []
+    args = parser.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
+    args.extra = extra
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    failed = []
+    for chapter in [] if args.table_only else args.chapters:
+        print(f'reproduce: {chapter}', flush=True)
+        try:
+            session = run_chapter(chapter, args.out, args.extra)
+        except KeyboardInterrupt:
+            print('reproduce: interrupted; run the same command again to resume',
+                  file=sys.stderr)
+            sys.exit(130)
+        if session['exit_code'] != 0:
+            failed.append(chapter)
+    table = markdown_table(args.chapters, args.out)
+    print(table, end='')
+    if args.table:
+        atomic_write_text(args.table, table)
+    if failed:
+        print(f'reproduce: error: {", ".join(failed)} did not finish (see above); run the same '
+              f'command again to resume', file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

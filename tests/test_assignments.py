@@ -1,0 +1,156 @@
+"""Every assignment's reference passes its own public and hidden checks;
+typical wrong answers fail with the right message; the student templates
+are the generated ones, stored without outputs, and import no reference."""
+import json
+import os
+
+import pytest
+from mxnet import autograd, nd
+from mxnet.gluon import nn
+
+from d2lnets.classroom.assignments import (ASSIGNMENTS, get_assignment, run_check,
+                                           run_public_checks, template)
+from d2lnets.models.batchnorm import BatchNorm
+from d2lnets.models.densenet import DenseBlock, conv_block, transition_block
+from d2lnets.models.googlenet import Inception
+from d2lnets.models.nin import nin_block
+from d2lnets.models.resnet import Residual
+from d2lnets.models.squeezenet import Fire
+from d2lnets.models.vgg import vgg_block
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'notebooks', 'assignments')
+REFERENCES = {'vgg_block': vgg_block, 'nin_block': nin_block, 'Inception': Inception,
+              'Residual': Residual, 'DenseBlock': DenseBlock,
+              'transition_block': transition_block, 'Fire': Fire, 'BatchNorm': BatchNorm}
+
+
+def results(name, namespace):
+    assignment = get_assignment(name)
+    return [run_check(check, assignment.kind, namespace) for check in assignment.checks]
+
+
+@pytest.mark.parametrize('name', sorted(ASSIGNMENTS))
+def test_the_reference_passes_every_check(name):
+    checks = get_assignment(name).checks
+    assert any(c.hidden for c in checks) and any(not c.hidden for c in checks)
+    for result in results(name, REFERENCES):
+        assert result.passed, result.message
+
+
+class ConcatFirst(DenseBlock):
+    """A DenseBlock that puts each new output before its input."""
+
+    def hybrid_forward(self, F, X):
+        for blk in self.net:
+            X = F.concat(blk(X), X, dim=1)
+        return X
+
+
+class UnbiasedBatchNorm(BatchNorm):
+    """Batch norm that keeps the unbiased variance in its moving average."""
+
+    def forward(self, X):
+        if not autograd.is_training():
+            return super().forward(X)
+        axes = (0,) if X.ndim == 2 else (0, 2, 3)
+        mean = X.mean(axis=axes, keepdims=True)
+        var = ((X - mean) ** 2).sum(axis=axes, keepdims=True) / (X.size / X.shape[1] - 1)
+        X_hat = (X - mean) / nd.sqrt(((X - mean) ** 2).mean(axis=axes, keepdims=True) + self.eps)
+        self.moving_mean.set_data(0.9 * self.moving_mean.data() + 0.1 * mean)
+        self.moving_var.set_data(0.9 * self.moving_var.data() + 0.1 * var)
+        return self.gamma.data() * X_hat + self.beta.data()
+
+
+class SwappedFire(Fire):
+    """A Fire module that concatenates the 3x3 path before the 1x1 one."""
+
+    def hybrid_forward(self, F, x):
+        squeezed = self.squeeze(x)
+        one, three = self.expand[0](squeezed), self.expand[1](squeezed)
+        return F.concat(three, one, dim=1)
+
+
+def sigmoid_fire(squeeze, expand):
+    fire = Fire(squeeze, expand)
+    fire.squeeze = nn.Conv2D(squeeze, kernel_size=1, activation='sigmoid')
+    return fire
+
+
+def no_relu_transition(num_channels):
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(), nn.Conv2D(num_channels, kernel_size=1),
+            nn.AvgPool2D(pool_size=2, strides=2))
+    return blk
+
+
+def test_wrong_answers_fail_with_the_right_message():
+    dense = results('densenet', dict(REFERENCES, DenseBlock=ConcatFirst,
+                                     transition_block=no_relu_transition))
+    assert dense[0].message == ('layer 3 (batch norm): right shape, wrong numbers: check its '
+                                'settings and what you feed it')   # the 2nd conv block's input
+    assert dense[2].message == 'layer 1 (batch norm): expected relu activation, yours has none'
+    fire = results('fire', dict(REFERENCES, Fire=sigmoid_fire))
+    assert fire[0].message == 'layer 1 (convolution): expected relu activation, yours has sigmoid'
+    swapped = results('fire', dict(REFERENCES, Fire=SwappedFire))
+    assert swapped[0].message == ('your output has the right channels in another order: check '
+                                  'the order in which you concatenate the paths')
+    norm = results('batch_norm', dict(REFERENCES, BatchNorm=UnbiasedBatchNorm))
+    assert norm[0].message.startswith('moving variance after a training step: your numbers '
+                                      'differ from the expected ones by up to ')
+    missing = results('residual', {})
+    assert missing[0].message == 'no Residual defined: define it (with that name) and run its ' \
+                                 'cell first'
+
+
+def test_equivalent_answers_pass():
+    def separate_relus(num_channels, kernel_size, strides, padding):
+        blk = nn.Sequential()             # imperative, activations as their own blocks
+        for channels, k, s, p in ((num_channels, kernel_size, strides, padding),
+                                  (num_channels, 1, 1, 0), (num_channels, 1, 1, 0)):
+            blk.add(nn.Conv2D(channels, k, s, p), nn.Activation('relu'))
+        return blk
+
+    class Dense(nn.Block):               # another class name, nn.Block, a list of blocks
+        def __init__(self, num_convs, num_channels, **kwargs):
+            super().__init__(**kwargs)
+            self.blocks = nn.Sequential()
+            for _ in range(num_convs):
+                self.blocks.add(conv_block(num_channels))
+
+        def forward(self, X):
+            for blk in self.blocks:
+                X = nd.concat(X, blk(X), dim=1)
+            return X
+
+    for result in results('nin_block', {'nin_block': separate_relus}):
+        assert result.passed, result.message
+    for result in results('densenet', dict(REFERENCES, DenseBlock=Dense)):
+        assert result.passed, result.message
+
+
+@pytest.mark.parametrize('name', sorted(ASSIGNMENTS))
+def test_the_stored_template_is_the_generated_one(name):
+    path = os.path.join(TEMPLATES, f'{name}.ipynb')
+    with open(path) as f:
+        stored = json.load(f)
+    assert stored == template(name), f'regenerate with write_template({name!r}, {path!r})'
+    code = '\n'.join(c['source'] for c in stored['cells'] if c['cell_type'] == 'code')
+    assert 'd2lnets.models' not in code and 'from d2lnets import' not in code
+    for cell in stored['cells']:
+        if cell['cell_type'] == 'code':
+            assert cell['outputs'] == [] and cell['execution_count'] is None
+
+
+def test_an_unfinished_template_runs_its_checks_and_says_what_is_missing(capsys):
+    namespace = {'__name__': '__main__'}
+    for cell in template('residual')['cells']:
+        if cell['cell_type'] == 'code':
+            exec(cell['source'], namespace)  # noqa: S102
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == 'FAIL Residual(3) on 2x3x6x6: Residual(3) raised NotImplementedError'
+    assert out[-1] == '0 of 2 public checks pass'
+    results = run_public_checks('vgg_block', {'vgg_block': vgg_block})
+    assert all(r.passed for r in results)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        '2 of 2 public checks pass; the teacher also runs hidden ones with other sizes')
