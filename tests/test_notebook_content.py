@@ -1,0 +1,175 @@
+"""Every chapter notebook is a lesson a student can learn the chapter from (issue 11, item 1):
+at least 600 words of prose, formulas in LaTeX, the library's block shown from its source,
+the per-layer shape table, checkpointed training with live curves, a plain statement of how
+long the book's setting takes on 2 cores and on a GPU, the pictures, and 4-6 exercises with
+code cells to start from.
+
+Each check is a function of the notebook that returns what is missing (or None); the last
+test breaks a good notebook in each check's way and sees that check, and only it, fail.
+"""
+import copy
+import functools
+import glob
+import os
+import re
+
+import nbformat
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHAPTER_NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, 'notebooks', '[0-9]*.ipynb')))
+PICTURE_CALLS = ('plot_architecture', 'plot_filters', 'plot_feature_maps', 'confusion_matrix',
+                 'plot_confusion_matrix', 'worst_misclassified', 'plot_misclassified')
+MIN_WORDS = 600
+EXERCISES = range(4, 7)
+HEADING = re.compile(r'^#+\s*Exercises\s*$', re.MULTILINE)
+NUMBERED = re.compile(r'^ {0,3}(\d+)\.\s|^#+\s*Exercise\s+(\d+)', re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=None)
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def sources(nb, kind):
+    return [cell.source for cell in nb.cells if cell.cell_type == kind]
+
+
+def prose(markdown):
+    """Markdown without code, formulas or link targets: the words a student reads."""
+    for pattern in (r'```.*?```', r'`[^`]*`', r'\$\$.*?\$\$', r'\$[^$]*\$', r'\]\([^)]*\)'):
+        markdown = re.sub(pattern, ' ', markdown, flags=re.DOTALL)
+    return markdown
+
+
+def word_count(nb):
+    return len(re.findall(r"[A-Za-z]+(?:['-][A-Za-z]+)*", prose('\n'.join(sources(nb, 'markdown')))))
+
+
+def check_prose(nb):
+    words = word_count(nb)
+    if words < MIN_WORDS:
+        return f'{words} words of prose, fewer than {MIN_WORDS}'
+
+
+def check_latex(nb):
+    text = '\n'.join(sources(nb, 'markdown'))
+    if not any(re.search(r'\\[A-Za-z]+', f) for f in re.findall(r'\$\$(.+?)\$\$', text, re.DOTALL)):
+        return 'no displayed LaTeX formula ($$...$$ with a command such as \\frac)'
+
+
+def check_cites_the_book(nb):
+    text = '\n'.join(sources(nb, 'markdown'))
+    if not re.search(r'section \d+\.\d+', text) or 'first MXNet edition' not in text:
+        return "no citation of the book's sections (current edition and first MXNet edition)"
+
+
+def check_exercises(nb):
+    cells = nb.cells
+    start = next((i for i, c in enumerate(cells)
+                  if c.cell_type == 'markdown' and HEADING.search(c.source)), None)
+    if start is None:
+        return 'no "Exercises" heading'
+    after = cells[start:]
+    text = '\n'.join(c.source[HEADING.search(c.source).end():] if i == 0 else c.source
+                     for i, c in enumerate(after) if c.cell_type == 'markdown')
+    numbers = [int(a or b) for a, b in NUMBERED.findall(text)]
+    if numbers != list(range(1, len(numbers) + 1)) or len(numbers) not in EXERCISES:
+        return f'exercises numbered {numbers}, not 1..n with n in 4-6'
+    if sum(c.cell_type == 'code' and c.source.strip() != '' for c in after) < 2:
+        return 'fewer than two code cells to start the exercises from'
+
+
+def check_shows_library_source(nb):
+    code = '\n'.join(sources(nb, 'code'))
+    shown = set(re.findall(r'inspect\.getsource\((\w+)\)', code))
+    imports = re.findall(r'^from (?:d2lnets|chapters)[\w.]* import (?:\(([^)]*)\)|([\w ,]+)$)',
+                         code, re.MULTILINE)
+    imported = {name.strip() for group in imports for name in ''.join(group).split(',')}
+    if not shown & imported:
+        return 'no inspect.getsource of a block imported from d2lnets or chapters'
+
+
+def check_shape_table(nb):
+    if not any('print_layer_shapes(' in s for s in sources(nb, 'code')):
+        return 'no per-layer shape table (print_layer_shapes)'
+
+
+def check_training(nb):
+    code = '\n'.join(sources(nb, 'code'))
+    missing = [s for s in ('train_ch5(', 'on_epoch=LivePlot(', 'Checkpoint(',
+                           'resume=checkpoint.exists()') if s not in code]
+    if missing:
+        return f'training lacks {", ".join(missing)}'
+    if not re.search(r'resum', '\n'.join(sources(nb, 'markdown'))):
+        return 'no markdown telling the student that re-running resumes'
+
+
+def check_time_statement(nb):
+    if not any('2-core' in s and 'GPU' in s for s in sources(nb, 'markdown')):
+        return "no markdown cell on the book's setting's time on a 2-core CPU and on a GPU"
+    if not any('quick' in s.lower() and 'accuracy' in s for s in sources(nb, 'markdown')):
+        return "no markdown cell on what the quick setting's accuracy means"
+
+
+def check_pictures(nb):
+    code = '\n'.join(sources(nb, 'code'))
+    missing = [f for f in PICTURE_CALLS if not re.search(rf'(?<![\w.]){f}\(', code)]
+    if missing:
+        return f'no call of {", ".join(missing)}'
+
+
+CHECKS = (check_prose, check_latex, check_cites_the_book, check_exercises,
+          check_shows_library_source, check_shape_table, check_training, check_time_statement,
+          check_pictures)
+
+
+@pytest.mark.parametrize('check', CHECKS, ids=lambda c: c.__name__[len('check_'):])
+@pytest.mark.parametrize('path', CHAPTER_NOTEBOOKS, ids=os.path.basename)
+def test_chapter_notebook_is_a_lesson(path, check):
+    assert check(read(path)) is None, os.path.basename(path)
+
+
+def _replace(nb, old, new):
+    for cell in nb.cells:
+        cell.source = cell.source.replace(old, new)
+
+
+def _drop_cells(nb, keep):
+    nb.cells = [c for c in nb.cells if keep(c)]
+
+
+def _cut_prose(nb):
+    """Keep only the markdown lines the other checks look for."""
+    wanted = re.compile(r'\$\$|first MXNet edition|section \d|Exercises|^ {0,3}\d+\.\s|2-core|GPU|'
+                        r'quick|accuracy|resum')
+    for cell in nb.cells:
+        if cell.cell_type == 'markdown':
+            cell.source = '\n'.join(line for line in cell.source.splitlines() if wanted.search(line))
+
+
+def _seventh_exercise(nb):
+    for cell in nb.cells:
+        if cell.cell_type == 'markdown' and HEADING.search(cell.source):
+            cell.source += '\n6. One more.\n7. And another.'
+
+
+BREAKAGES = {
+    check_prose: _cut_prose,
+    check_latex: lambda nb: _replace(nb, '$$', '$'),
+    check_cites_the_book: lambda nb: _replace(nb, 'first MXNet edition', 'first edition'),
+    check_exercises: _seventh_exercise,
+    check_shows_library_source: lambda nb: _replace(nb, 'inspect.getsource(', 'repr('),
+    check_shape_table: lambda nb: _replace(nb, 'print_layer_shapes(', 'layer_table('),
+    check_training: lambda nb: _replace(nb, 'resume=checkpoint.exists()', 'resume=False'),
+    check_time_statement: lambda nb: _replace(nb, '2-core', 'two-core'),
+    check_pictures: lambda nb: _drop_cells(nb, lambda c: 'confusion_matrix(net' not in c.source),
+}
+
+
+@pytest.mark.parametrize('check', CHECKS, ids=lambda c: c.__name__[len('check_'):])
+def test_each_check_catches_its_own_breakage(check):
+    broken = copy.deepcopy(read(os.path.join(ROOT, 'notebooks', '1-lenet.ipynb')))
+    BREAKAGES[check](broken)
+    assert check(broken) is not None
+    assert [c.__name__ for c in CHECKS if c is not check and c(broken) is not None] == []
