@@ -52,7 +52,8 @@ def test_a_short_run(chapter, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert 'output shape:' in lines[0] and lines[0].split('\t')[1].strip() == CHAPTERS[chapter]
+    shape = lines[0].split('output shape:')[1].split('params:')[0].strip()
+    assert shape == CHAPTERS[chapter]
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(out / 'history.json'))
     assert history['meta']['num_train'] == 256 and len(history['epochs']) == 1

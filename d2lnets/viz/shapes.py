@@ -9,7 +9,10 @@ edition)::
 
 done by MXNet's symbolic shape inference instead of a forward pass, so it needs
 no initialised parameters, allocates nothing (VGG-19 has 144 million), and
-reads the same for a hybridized net as for an imperative one.
+reads the same for a hybridized net as for an imperative one. An imperative
+`Block` child (the book's from-scratch BatchNorm) has no symbolic form: once
+the net is initialised, its shapes come from a forward pass on zeros.
+Columns are padded with spaces, so they line up whatever the shapes' lengths.
 
 `multiply_adds` counts the multiply-accumulates of every convolution and
 fully-connected layer the same way, from the graph's inferred shapes.
@@ -19,6 +22,7 @@ from collections import namedtuple
 
 import mxnet as mx
 import numpy as np
+from mxnet import autograd, nd
 
 from .._messages import first_line
 
@@ -36,6 +40,21 @@ def infer_block(block, input_shape):
     shapes.update(zip(out.list_auxiliary_states(), aux_shapes, strict=True))
     shapes.pop('data')
     return tuple(out_shapes[0]), shapes
+
+
+def run_block(block, input_shape):
+    """Output shape and {parameter name: shape} of an initialised imperative
+    `block`, by a forward pass on zeros in prediction mode (no state changes)."""
+    params = block.collect_params()
+    try:
+        ctx = next(iter(params.values())).list_ctx()[0] if params else mx.cpu()
+        with autograd.predict_mode():
+            out = block(nd.zeros(input_shape, ctx=ctx))
+    except (RuntimeError, mx.gluon.parameter.DeferredInitializationError):
+        raise ValueError(f'{block.name} is an imperative Block, whose shapes cannot be '
+                         f'inferred symbolically; initialise the net first (its shapes then '
+                         f'come from a forward pass)') from None
+    return tuple(out.shape), {p.name: p.shape for p in params.values()}
 
 
 def _count(shapes, names):
@@ -59,11 +78,11 @@ def layer_table(net, input_shape):
     blocks = list(net) if _runs_children_in_order(net) else [net]
     rows, shape = [], tuple(input_shape)
     for blk in blocks:
-        if not isinstance(blk, mx.gluon.HybridBlock):
-            raise ValueError(f'{blk.name} is an imperative Block, whose shapes cannot be '
-                             f'inferred symbolically; run the net on an input instead')
         try:
-            shape, param_shapes = infer_block(blk, shape)
+            if isinstance(blk, mx.gluon.HybridBlock):
+                shape, param_shapes = infer_block(blk, shape)
+            else:
+                shape, param_shapes = run_block(blk, shape)
         except mx.base.MXNetError as err:
             raise ValueError(f'{blk.name} does not accept input of shape {shape}: '
                              f'{first_line(err)}') from None
@@ -81,14 +100,19 @@ def count_parameters(net, input_shape, trainable_only=False):
 
 
 def print_layer_shapes(net, input_shape, file=None):
-    """Print the book's per-layer shape table, with parameters per layer and in total."""
+    """Print the book's per-layer shape table, with parameters per layer and in
+    total, in columns padded with spaces. Returns None, so that a notebook cell
+    ending with it shows the table once; `layer_table` gives the rows."""
     rows = layer_table(net, input_shape)
-    width = max(len(r.name) for r in rows)
+    total = f'{sum(r.params for r in rows):,}'
+    name_width = max(len('total'), *(len(r.name) for r in rows))
+    shape_width = max(len(str(r.output_shape)) for r in rows)
+    count_width = max(len(total), *(len(f'{r.params:,}') for r in rows))
     for r in rows:
-        print(f'{r.name:<{width}} output shape:\t {r.output_shape}\tparams: {r.params:,}',
-              file=file)
-    print(f'{"total":<{width}} parameters:\t {sum(r.params for r in rows):,}', file=file)
-    return rows
+        print(f'{r.name:<{name_width}}  output shape: {str(r.output_shape):<{shape_width}}  '
+              f'params: {r.params:>{count_width},}', file=file)
+    print(f'{"total":<{name_width}}  {"parameters:":<{len("output shape: ") + shape_width}}  '
+          f'        {total:>{count_width}}', file=file)
 
 
 def multiply_adds(net, input_shape):
