@@ -100,21 +100,24 @@ def make_trainer(net, optimizer='adam', lr=2e-4):
     params = {'learning_rate': lr}
     if optimizer == 'sgd':
         params['momentum'] = 0.9
-    return gluon.Trainer(net.collect_params(), optimizer, params)
+    # A list keeps the network's order; given the ParameterDict, Trainer sorts by
+    # name, so saved optimizer states would not fit a rebuilt net whose layer
+    # numbers sort differently (dense9, dense11) and a resume would fail.
+    return gluon.Trainer(list(net.collect_params().values()), optimizer, params)
 
 
 def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
-             lr=2e-4, best_path=None, log=print, on_epoch=None):
+             lr=2e-4, best_path=None, log=print, on_epoch=None, checkpoint=None, resume=False):
     """Fine-tune `net` and save the parameters of its best validation epoch
     to `best_path` (when given); `on_epoch` as in `train_ch5` (e.g. a
-    LivePlot). Returns (history, best validation accuracy)."""
+    LivePlot), and so are `checkpoint` and `resume`: a resumed run replaces
+    `best_path` only with an epoch better than every earlier one, its
+    checkpointed epochs included. Returns (history, best validation accuracy)."""
     trainer = make_trainer(net, optimizer, lr)
-    best = {'acc': -1.0}
 
     def keep_best(history):
-        acc = history.epochs[-1]['test_acc']
-        if acc > best['acc']:
-            best['acc'] = acc
+        *earlier, acc = history.column('test_acc')
+        if not earlier or acc > max(earlier):
             if best_path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
                 net.save_parameters(best_path)
@@ -123,5 +126,5 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
             on_epoch(history)
 
     history = train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs,
-                        log=log, on_epoch=keep_best)
-    return history, best['acc']
+                        checkpoint=checkpoint, resume=resume, log=log, on_epoch=keep_best)
+    return history, max(history.column('test_acc'), default=-1.0)
