@@ -8,7 +8,9 @@ lr 0.01, batch 128, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.alexnet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.alexnet import alexnet_book
+from d2lnets.models.alexnet import alexnet, alexnet_book
+
+__all__ = ['alexnet', 'alexnet_book', 'main']
 
 BOOK = dict(lr=0.01, batch_size=128, resize=224, epochs=5)
 QUICK = dict(resize=96, num_train=12000, num_test=2000, epochs=3)

@@ -11,7 +11,9 @@ from-scratch layer (the default, as the book starts), MXNet's nn.BatchNorm
 """
 from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, train_chapter
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.batchnorm import lenet_bn, lenet_bn_scratch, lenet_ln
+from d2lnets.models.batchnorm import BatchNorm, batch_norm, lenet_bn, lenet_bn_scratch, lenet_ln
+
+__all__ = ['batch_norm', 'BatchNorm', 'lenet_bn_scratch', 'lenet_bn', 'lenet_ln', 'main']
 
 BOOK = dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5)
 QUICK = dict(num_train=12000, num_test=2000, epochs=3)
@@ -28,8 +30,10 @@ def main(argv=None):
     args = parse_chapter_args(parser, argv)
     size = args.resize or 28
 
-    print_layer_shapes(lenet_bn(), (1, 1, size, size))  # the same shapes for every --norm
     net = NETS[args.norm]()
+    # The from-scratch BatchNorm is an imperative Block, whose shapes cannot be inferred
+    # symbolically; lenet_bn has the same layers with nn.BatchNorm, so the same shapes.
+    print_layer_shapes(lenet_bn() if args.norm == 'scratch' else net, (1, 1, size, size))
     train_chapter(net, args, title=f'LeNet with {args.norm} normalisation, {size}x{size}')
     first_norm = net[1]
     print('gamma', first_norm.gamma.data().reshape((-1,)).asnumpy())

@@ -8,7 +8,10 @@ lr 0.1, batch 256, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.densenet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.densenet import densenet_book
+from d2lnets.models.densenet import (DenseBlock, conv_block, densenet, densenet_book,
+                                     transition_block)
+
+__all__ = ['conv_block', 'DenseBlock', 'transition_block', 'densenet', 'densenet_book', 'main']
 
 BOOK = dict(lr=0.1, batch_size=256, resize=96, epochs=5)
 QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)

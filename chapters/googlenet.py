@@ -16,7 +16,9 @@ from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run
                          train_chapter)
 from d2lnets.data.batches import load_data_cifar10
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.googlenet import googlenet, googlenet_cifar10
+from d2lnets.models.googlenet import Inception, googlenet, googlenet_cifar10
+
+__all__ = ['Inception', 'googlenet', 'googlenet_cifar10', 'main']
 
 BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)
 QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)

@@ -11,6 +11,8 @@ from d2lnets.cli import chapter_parser, parse_chapter_args, run_chapter_main, tr
 from d2lnets.viz.shapes import print_layer_shapes
 from d2lnets.models.lenet import EDITIONS, lenet
 
+__all__ = ['lenet', 'main']
+
 BOOK = dict(edition='first', lr=0.9, batch_size=256, resize=None, epochs=5)
 QUICK = dict(num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 16  # two 5x5 convolutions and two 2x2 poolings

@@ -7,7 +7,9 @@ on Fashion-MNIST resized to 224 with the book's setting: lr 0.1, batch 128,
     python -m chapters.nin
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.nin import nin
+from d2lnets.models.nin import nin, nin_block
+
+__all__ = ['nin_block', 'nin', 'main']
 
 BOOK = dict(lr=0.1, batch_size=128, resize=224, epochs=5)
 QUICK = dict(resize=96, num_train=12000, num_test=2000, epochs=3)

@@ -7,7 +7,9 @@ lr 0.05, batch 256, 5 epochs, Xavier initialisation, SGD.
     python -m chapters.resnet
 """
 from d2lnets.cli import chapter_main, run_chapter_main
-from d2lnets.models.resnet import resnet18_book
+from d2lnets.models.resnet import Residual, resnet18_book, resnet_block
+
+__all__ = ['Residual', 'resnet_block', 'resnet18_book', 'main']
 
 BOOK = dict(lr=0.05, batch_size=256, resize=96, epochs=5)
 QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)

@@ -10,7 +10,9 @@ initialisation, SGD.
 from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_int, run_chapter_main,
                          train_chapter)
 from d2lnets.viz.shapes import print_layer_shapes
-from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
+from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block
+
+__all__ = ['vgg_block', 'vgg', 'main']
 
 BOOK = dict(ratio=4, fc_units=4096, lr=0.05, batch_size=128, resize=224, epochs=5)
 QUICK = dict(ratio=8, fc_units=512, resize=32, epochs=10)

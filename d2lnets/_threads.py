@@ -10,13 +10,17 @@ training; see docs/results.md). Processes that horovodrun (or mpirun)
 starts side by side on one machine share its cores. The thread pools read
 these variables when
 MXNet is loaded, so this must run before the first `import mxnet`; values
-the user set win.
+the user set win. When MXNet (or d2l, which imports it) came first and left
+OMP_NUM_THREADS unset on a machine with more cores, a warning says once how
+to fix it: its thread pools cannot be resized from Python afterwards.
 """
 import os
 import sys
+import warnings
 
 SET_BY_D2LNETS = False  # True once tune_threads() has set OMP_NUM_THREADS itself
 SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE'}
+_warned = False  # warn_if_single_threaded() has warned
 
 
 def tune_threads():
@@ -26,12 +30,27 @@ def tune_threads():
     loaded yet."""
     global SET_BY_D2LNETS
     if 'mxnet' in sys.modules:
+        warn_if_single_threaded()
         return
     for name, value in SETTINGS.items():
         os.environ.setdefault(name, value)
     if 'OMP_NUM_THREADS' not in os.environ:
         os.environ['OMP_NUM_THREADS'] = str(max(1, usable_cores() // processes_here()))
         SET_BY_D2LNETS = True
+
+
+def warn_if_single_threaded():
+    """Warn (a RuntimeWarning, once) that MXNet, loaded before d2lnets without
+    OMP_NUM_THREADS, runs on one thread where more cores are usable."""
+    global _warned
+    threads = max(1, usable_cores() // processes_here())
+    if _warned or 'OMP_NUM_THREADS' in os.environ or threads == 1:
+        return
+    _warned = True
+    warnings.warn(f'mxnet (or d2l) was imported before d2lnets, so MXNet runs on 1 thread '
+                  f'although {threads} cores are usable: import d2lnets first (restart the '
+                  f'kernel), or set OMP_NUM_THREADS={threads} before starting Python',
+                  RuntimeWarning, stacklevel=4)
 
 
 def usable_cores():

@@ -22,6 +22,8 @@ from .training.distributed import (KVSTORES, DistributedError, check_kvstore, ex
 from .data.fashion_mnist import DataNotFoundError
 from .viz.shapes import print_layer_shapes
 from .viz.curves import save_history_plot
+from .viz.pictures import save_run_pictures
+from .data.fashion_mnist import TEXT_LABELS
 from .training.loop import TrainingDiverged, as_context_list, train_ch5
 
 
@@ -99,6 +101,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     run.add_argument('--out', default=os.path.join('runs', chapter),
                      help='directory for history.json, curves.png and checkpoint/ '
                           '(default: %(default)s)')
+    run.add_argument('--no-pictures', dest='pictures', action='store_false',
+                     help='do not draw the network and its test-set errors into OUT/*.png '
+                          '(saves one more pass over the test set)')
     run.add_argument('--resume', action='store_true',
                      help='continue the run checkpointed in OUT/checkpoint')
     run.add_argument('--seed', type=int, default=0, help='seeds initialisation, subsets and '
@@ -176,7 +181,7 @@ def _check_writable(directory):
                          f'pass --out with a writable directory') from None
 
 
-def train_chapter(net, args, title, log=print, load_data=None):
+def train_chapter(net, args, title, log=print, load_data=None, class_names=None):
     """The book's experiment: Fashion-MNIST, Xavier initialisation, SGD, train_ch5.
 
     Checkpoints every epoch into OUT/checkpoint (an earlier run's is kept as
@@ -185,7 +190,9 @@ def train_chapter(net, args, title, log=print, load_data=None):
     worker trains on its shard with batch_size / workers examples a step (so a
     step still averages batch_size gradients), all start from rank 0's
     initialisation, and rank 0 alone writes files. `load_data(batch_size,
-    num_parts, part_index)` gives other data than Fashion-MNIST.
+    num_parts, part_index)` gives other data than Fashion-MNIST, whose classes
+    are `class_names` (default: Fashion-MNIST's, else numbers). Unless
+    --no-pictures, `save_run_pictures` then draws OUT/architecture.png and four more.
     """
     job = join(args.kvstore, args.horovod)
     rank, workers = job.rank, job.workers
@@ -220,6 +227,10 @@ def train_chapter(net, args, title, log=print, load_data=None):
     save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '
         f'{os.path.join(args.out, "curves.png")}')
+    if args.pictures:
+        names = class_names or (TEXT_LABELS if load_data is None else None)
+        paths = save_run_pictures(net, test_iter, args.ctx, args.out, None, names)
+        log(f'wrote {", ".join(os.path.basename(p) for p in paths)} into {args.out}')
     return history
 
 

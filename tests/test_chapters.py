@@ -1,5 +1,6 @@
-"""Every chapter: --help, one-line errors, and a short real run that prints the
-book's shape table and writes its history."""
+"""Every chapter: --help, one-line errors, the blocks it teaches (the library's
+own objects), and a short real run that prints the book's shape table and
+writes its history and pictures."""
 import importlib
 import json
 import os
@@ -7,6 +8,9 @@ import subprocess
 import sys
 
 import pytest
+
+import d2lnets
+from d2lnets.viz.pictures import PICTURE_FILES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # chapter -> the first line of its shape table at the book's input size
@@ -19,7 +23,31 @@ CHAPTERS = {
     'resnet': '(1, 64, 48, 48)',
     'densenet': '(1, 64, 48, 48)',
     'vgg': '(1, 64, 112, 112)',
+    'squeezenet': '(1, 96, 109, 109)',
 }
+# chapter -> the blocks and builders it teaches, importable from it
+EXPORTS = {
+    'lenet': ['lenet'],
+    'alexnet': ['alexnet', 'alexnet_book'],
+    'vgg': ['vgg_block', 'vgg'],
+    'nin': ['nin_block', 'nin'],
+    'googlenet': ['Inception', 'googlenet'],
+    'batchnorm': ['batch_norm', 'BatchNorm', 'lenet_bn', 'lenet_bn_scratch'],
+    'resnet': ['Residual', 'resnet_block', 'resnet18_book'],
+    'densenet': ['conv_block', 'DenseBlock', 'transition_block', 'densenet', 'densenet_book'],
+    'squeezenet': ['Fire', 'squeezenet'],
+}
+
+
+@pytest.mark.parametrize('chapter', sorted(EXPORTS))
+def test_a_chapter_exports_the_librarys_own_blocks(chapter):
+    """`from chapters.vgg import vgg_block` is d2lnets.vgg_block itself: one copy."""
+    module = importlib.import_module(f'chapters.{chapter}')
+    for name in EXPORTS[chapter]:
+        assert getattr(module, name) is getattr(d2lnets, name), name
+        assert getattr(module, name).__module__.startswith('d2lnets.models.'), name
+    assert set(EXPORTS[chapter]) <= set(module.__all__)
+    assert all(hasattr(module, name) for name in module.__all__)
 
 
 @pytest.mark.parametrize('chapter', sorted(CHAPTERS))
@@ -42,9 +70,10 @@ def test_an_input_too_small_for_the_network_is_one_line(chapter, capsys, tmp_pat
     assert err.count('\n') == 1 and '--resize 8 is below' in err
 
 
-@pytest.mark.parametrize('chapter', sorted(set(CHAPTERS) - {'vgg'}))
+@pytest.mark.parametrize('chapter', sorted(set(CHAPTERS) - {'vgg', 'squeezenet'}))
 def test_a_short_run(chapter, tmp_path):
-    """At the book's input size, one epoch on 256 images (vgg has its own test)."""
+    """At the book's input size, one epoch on 256 images (vgg and squeezenet have
+    their own tests)."""
     out = tmp_path / chapter
     result = subprocess.run(
         [sys.executable, '-m', f'chapters.{chapter}', '--ctx', 'cpu', '--epochs', '1',
@@ -57,6 +86,38 @@ def test_a_short_run(chapter, tmp_path):
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(out / 'history.json'))
     assert history['meta']['num_train'] == 256 and len(history['epochs']) == 1
+    for name in PICTURE_FILES:
+        assert (out / name).read_bytes()[:4] == b'\x89PNG', name
+
+
+def test_squeezenet_versions_and_bypasses(tmp_path):
+    """SqueezeNet 1.1 with complex bypass, one epoch at 32x32 on 256 images: it
+    reads one channel, predicts ten classes and prints its own shape table."""
+    out = tmp_path / 'squeezenet'
+    result = subprocess.run(
+        [sys.executable, '-m', 'chapters.squeezenet', '--ctx', 'cpu', '--version', '1.1',
+         '--bypass', 'complex', '--resize', '32', '--epochs', '1', '--num-train', '256',
+         '--num-test', '100', '--no-pictures', '--out', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split('output shape:')[1].split('params:')[0].strip() == '(1, 64, 15, 15)'
+    assert any(line.startswith('fire') and 'params:' in line for line in lines)
+    assert any(line.startswith('epoch 1, loss ') for line in lines)
+    history = json.load(open(out / 'history.json'))
+    assert history['meta']['title'] == 'SqueezeNet 1.1, complex bypass, 32x32'
+    assert not any((out / name).exists() for name in PICTURE_FILES)
+
+
+def test_squeezenet_book_defaults():
+    from chapters import squeezenet
+    from d2lnets.cli import chapter_parser, parse_chapter_args
+    parser = chapter_parser('squeezenet', 'test', squeezenet.BOOK, squeezenet.QUICK)
+    parser.add_argument('--version')
+    parser.add_argument('--bypass')
+    args = parse_chapter_args(parser, ['--ctx', 'cpu'])
+    assert (args.version, args.bypass, args.lr, args.batch_size, args.resize, args.epochs,
+            args.pictures) == ('1.0', 'none', 0.1, 128, 224, 5, True)
 
 
 def test_quick_preset_and_explicit_options():

@@ -15,6 +15,7 @@ from mxnet.gluon import loss as gloss
 from mxnet.gluon.utils import split_and_load
 
 from .history import History
+from .progress import examples_in, progress_bar, show_progress
 
 EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec, '
               '%.1f examples/sec')
@@ -46,16 +47,19 @@ def _zero_loss(net, loss, X, y, ctx):
     return loss(net(X[:1].as_in_context(ctx)), y[:1].as_in_context(ctx)).sum() * 0
 
 
-def evaluate_accuracy(data_iter, net, ctx):
+def evaluate_accuracy(data_iter, net, ctx, progress=None):
     """Fraction of examples in `data_iter` whose arg-max prediction is the label;
-    `ctx` is a context or a list of them."""
+    `ctx` is a context or a list of them. `progress`: as in `train_ch5`."""
     ctxs = as_context_list(ctx)
     acc_sum, n = nd.zeros(1, ctx=ctxs[0]), 0
+    bar = progress_bar(show_progress(progress), examples_in(data_iter), 'test')
     for X, y in data_iter:
         for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
             correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
             acc_sum += correct.as_in_context(ctxs[0])
         n += y.shape[0]
+        bar.update(y.shape[0])
+    bar.close()
     return acc_sum.asscalar() / n
 
 
@@ -69,7 +73,7 @@ def _check_finite(loss_sum, epoch, trainer):
 
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
               checkpoint=None, resume=False, hybridize=True, log=print, check_every=20,
-              on_epoch=None):
+              on_epoch=None, progress=None):
     """Train `net` with softmax cross-entropy and report each epoch as the book does.
 
     Parameters
@@ -91,6 +95,10 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Batches between checks that the loss is still finite.
     on_epoch : callable, optional
         Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
+    progress : bool, optional
+        A bar inside each epoch and test pass (examples/s, time left); None:
+        only in a notebook or on a terminal, not under $CI nor with another `log`
+        (`d2lnets.training.progress`). The epoch lines stay the same.
 
     Returns
     -------
@@ -115,9 +123,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     log(f'training on {ctx}')
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
+    show = show_progress(progress, log)
     for epoch in range(len(history) + 1, num_epochs + 1):
         loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
         n, start = 0, time.time()
+        bar = progress_bar(show, examples_in(train_iter), f'epoch {epoch}')
         for i, (X, y) in enumerate(train_iter, 1):
             Xs, ys = split_batch(X, y, ctxs)
             with autograd.record():
@@ -131,11 +141,13 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                 right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
                 correct += right.as_in_context(ctxs[0])
             n += y.shape[0]
+            bar.update(y.shape[0])
             if i % check_every == 0:
                 _check_finite(loss_sum, epoch, trainer)
+        bar.close()
         _check_finite(loss_sum, epoch, trainer)
         train_time = time.time() - start
-        test_acc = evaluate_accuracy(test_iter, net, ctx)
+        test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
         record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
                       train_acc=correct.asscalar() / n, test_acc=test_acc,
                       time=time.time() - start, examples_per_sec=n / train_time)

@@ -55,7 +55,7 @@ def _format_shape(shape):
     return '(' + ', '.join(str(s) for s in shape) + ')'
 
 
-def _name_lines(name, width=22):
+def _shortened(name, width=22):
     return name if len(name) <= width else name[:width - 1] + '\u2026'
 
 
@@ -77,7 +77,7 @@ def plot_architecture(net, input_shape, title=None):
     Returns
     -------
     matplotlib.figure.Figure
-        Blocks run down columns of up to 9, left to right.
+        Blocks run down columns of up to 9 (of equal length), left to right.
     """
     shape = _with_batch(input_shape)
     rows = layer_table(net, shape)
@@ -85,9 +85,8 @@ def plot_architecture(net, input_shape, title=None):
     boxes = [('input', '', _format_shape(shape), None)]
     boxes += [(type(blk).__name__, row.name, _format_shape(row.output_shape), row.params)
               for blk, row in zip(blocks, rows, strict=True)]
-    per_column = min(BLOCKS_PER_COLUMN, len(boxes)) if len(boxes) <= 2 * BLOCKS_PER_COLUMN \
-        else math.ceil(len(boxes) / math.ceil(len(boxes) / BLOCKS_PER_COLUMN))
-    columns = math.ceil(len(boxes) / per_column)
+    columns = math.ceil(len(boxes) / BLOCKS_PER_COLUMN)
+    per_column = math.ceil(len(boxes) / columns)  # columns of equal length
     box_w, box_h, gap_x, gap_y = 3.0, 0.9, 0.9, 0.45
     fig = Picture(figsize=(columns * (box_w + gap_x) * 0.95 + 0.3,
                            per_column * (box_h + gap_y) * 0.72 + (0.8 if title else 0.3)))
@@ -102,7 +101,7 @@ def plot_architecture(net, input_shape, title=None):
         colour = '#dddddd' if index == 0 else _kind_colour(kind)
         ax.add_patch(FancyBboxPatch((x0, y0), box_w, box_h, boxstyle='round,pad=0.02',
                                     facecolor=colour, edgecolor='#333333', linewidth=0.8))
-        head = kind if not name else f'{kind}  {_name_lines(name)}'
+        head = kind if not name else f'{kind}  {_shortened(name)}'
         ax.text(x0 + box_w / 2, y0 + box_h * 0.68, head, ha='center', va='center',
                 fontsize=7.5, fontweight='bold')
         detail = out_shape if params is None else f'{out_shape}   {params:,} params'
@@ -207,7 +206,7 @@ def plot_feature_maps(net, image, max_maps=6):
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(f'{_name_lines(name, 16)}\n{maps.shape[0]}x{maps.shape[1]}'
+                ax.set_ylabel(f'{_shortened(name, 16)}\n{maps.shape[0]}x{maps.shape[1]}'
                               f'x{maps.shape[2]}', fontsize=7)
     fig.suptitle(f'feature maps: the first {columns} channels after each block', fontsize=9)
     return fig
@@ -331,10 +330,12 @@ def plot_misclassified(examples, class_names=None):
 def save_run_pictures(net, test_iter, ctx, out_dir, input_shape, class_names=None):
     """Write architecture.png, filters.png, feature_maps.png (of the first test
     image), confusion.png and misclassified.png into `out_dir` for a trained
-    `net`; one pass over `test_iter`. Returns the paths written."""
+    `net`; one pass over `test_iter`. `input_shape` None draws the architecture
+    on one test image's shape. Returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     ctx = _first_context(ctx)
     first_batch, _ = next(iter(test_iter))
+    input_shape = (1,) + first_batch.shape[1:] if input_shape is None else input_shape
     matrix, worst = _scan(net, test_iter, ctx, None, 16)
     figures = (plot_architecture(net, input_shape),
                plot_filters(net),

@@ -1,0 +1,105 @@
+"""The progress bar inside an epoch: on where a person watches, silent under CI,
+in a log file or with another `log`, and never changing the book's epoch line."""
+import re
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon, init
+from mxnet.gluon import nn
+
+from d2lnets.data.batches import ImageBatches
+from d2lnets.training import progress
+from d2lnets.training.loop import evaluate_accuracy, train_ch5
+
+EPOCH = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc '
+                   r'(\d\.\d{3}), time \d+\.\d sec, \d+\.\d examples/sec$')
+
+
+def tiny_run(**kwargs):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (96, 8, 8), dtype=np.uint8)
+    labels = rng.integers(0, 10, 96, dtype=np.uint8)
+    train_iter = ImageBatches(images, labels, 32, shuffle=True, seed=0)
+    test_iter = ImageBatches(images[:40], labels[:40], 32)
+    mx.random.seed(0)
+    net = nn.HybridSequential()
+    net.add(nn.Flatten(), nn.Dense(10))
+    net.initialize(init.Xavier())
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    return train_ch5(net, train_iter, test_iter, 32, trainer, mx.cpu(), 2, **kwargs)
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """Pretend stdout and stderr are a terminal, with no $CI."""
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.setattr(progress, '_is_terminal', lambda stream: True)
+
+
+def check_epoch_lines(out, history):
+    lines = out.splitlines()
+    assert lines[0] == 'training on cpu(0)' and len(lines) == 3 and '\r' not in out
+    for line, record in zip(lines[1:], history.epochs, strict=True):
+        match = EPOCH.match(line)
+        assert match, line
+        assert int(match.group(1)) == record['epoch']
+        assert match.group(2) == f"{record['loss']:.4f}"
+
+
+def test_on_a_terminal_the_bar_goes_to_stderr_and_the_epoch_lines_stay(terminal, capsys):
+    history = tiny_run()
+    captured = capsys.readouterr()
+    check_epoch_lines(captured.out, history)
+    assert 'epoch 1:' in captured.err and 'epoch 2:' in captured.err and 'test:' in captured.err
+    assert '/96 [' in captured.err and '/40 [' in captured.err and 'img/s' in captured.err
+
+
+def test_under_ci_nothing_is_drawn(terminal, monkeypatch, capsys):
+    monkeypatch.setenv('CI', 'true')
+    history = tiny_run()
+    captured = capsys.readouterr()
+    check_epoch_lines(captured.out, history)
+    assert captured.err == ''
+
+
+def test_with_output_to_a_file_or_another_log_nothing_is_drawn(monkeypatch, capsys):
+    monkeypatch.delenv('CI', raising=False)
+    tiny_run()  # pytest's captured stdout is no terminal
+    assert capsys.readouterr().err == ''
+    monkeypatch.setattr(progress, '_is_terminal', lambda stream: True)
+    lines = []
+    tiny_run(log=lines.append)
+    assert capsys.readouterr() == ('', '') and len(lines) == 3
+
+
+def test_an_explicit_choice_wins(monkeypatch, capsys):
+    monkeypatch.setenv('CI', 'true')
+    tiny_run(progress=True, log=lambda line: None)
+    assert 'img/s' in capsys.readouterr().err
+    monkeypatch.delenv('CI')
+    monkeypatch.setattr(progress, '_is_terminal', lambda stream: True)
+    tiny_run(progress=False, log=lambda line: None)
+    assert capsys.readouterr().err == ''
+
+
+def test_the_rule(monkeypatch):
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.setattr(progress, 'in_notebook', lambda: True)
+    assert progress.show_progress() is True
+    assert progress.show_progress(log=lambda line: None) is False
+    monkeypatch.setenv('CI', '1')
+    assert progress.show_progress() is False
+    assert progress.show_progress(True) is True
+
+
+def test_evaluation_shows_a_bar_and_the_same_accuracy(terminal, capsys):
+    rng = np.random.default_rng(1)
+    data = ImageBatches(rng.integers(0, 256, (50, 8, 8), dtype=np.uint8),
+                        rng.integers(0, 10, 50, dtype=np.uint8), 16)
+    net = nn.Dense(10)
+    net.initialize()
+    quiet = evaluate_accuracy(data, net, mx.cpu(), progress=False)
+    assert capsys.readouterr().err == ''
+    assert evaluate_accuracy(data, net, mx.cpu()) == quiet
+    assert '/50 [' in capsys.readouterr().err
