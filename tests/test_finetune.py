@@ -13,6 +13,7 @@ from PIL import Image
 from chapters import finetune as finetune_chapter
 from d2lnets.inference import predict
 from d2lnets.data.batches import ImageBatches
+from d2lnets.training.checkpoint import Checkpoint
 from d2lnets.training.finetune import ParamsMismatchError, finetune, load_by_order, replace_output
 from d2lnets.models import get_model
 from d2lnets.training.loop import evaluate_accuracy
@@ -91,6 +92,38 @@ def test_finetuning_learns_a_new_task_and_keeps_the_best_epoch(tmp_path):
     reloaded.load_parameters(best_path)
     assert evaluate_accuracy(val, reloaded, mx.cpu()) == best
 
+
+
+def test_a_resumed_finetuning_keeps_the_best_of_all_its_epochs(tmp_path):
+    train = ImageBatches(*colour_task(128, 0), 16, shuffle=True, seed=0)
+    val = ImageBatches(*colour_task(64, 1), 16)
+    checkpoint = Checkpoint(str(tmp_path / 'checkpoint'))
+    best_path = str(tmp_path / 'best.params')
+    lines = []
+    net = replace_output(small_net(), 2)
+    first, _ = finetune(net, train, val, 16, mx.cpu(), 1, lr=0.01,
+                        best_path=best_path, log=lines.append, checkpoint=checkpoint)
+    with open(best_path, 'rb') as f:
+        best_after_one = f.read()
+    # Mark the checkpointed epoch better than any epoch can be: the resumed
+    # epoch must then leave best.params alone, and best must report it.
+    first.epochs[0] = dict(first.epochs[0], test_acc=2.0)
+    first.save(checkpoint.path('history.json'))
+    # Rebuilt in a kernel that made other nets first, the layers' names can sort
+    # in another order than they run (dense9 before dense11); Adam's states must fit.
+    def shapes_by_name(block):
+        return [param.shape[0] for _, param in sorted(block.collect_params().items())]
+
+    resumed = replace_output(small_net(), 2)
+    while shapes_by_name(resumed) == shapes_by_name(net):
+        resumed = replace_output(small_net(), 2)
+    history, best = finetune(resumed, train, val, 16, mx.cpu(), 2,
+                             lr=0.01, best_path=best_path, log=lines.append,
+                             checkpoint=checkpoint, resume=True)
+    assert len(history) == 2 and any(line.startswith('resuming after epoch 1') for line in lines)
+    assert best == 2.0 and history.epochs[1]['test_acc'] <= 1.0
+    with open(best_path, 'rb') as f:
+        assert f.read() == best_after_one
 
 def write_images(folder, count, seed=0):
     folder.mkdir(parents=True, exist_ok=True)

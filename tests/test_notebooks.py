@@ -17,6 +17,8 @@ def test_there_is_a_notebook_per_chapter():
     numbered = [n for n in NOTEBOOKS if os.path.basename(n)[0].isdigit()]
     names = {os.path.basename(n).split('-', 1)[1][:-len('.ipynb')] for n in numbered}
     assert names == (chapters - {'batchnorm'}) | {'batch-norm'}
+    numbers = sorted(int(os.path.basename(n).split('-', 1)[0]) for n in numbered)
+    assert numbers == list(range(1, len(numbered) + 1)), 'notebooks are numbered 1, 2, ... once each'
 
 
 def test_the_assignment_notebook_shows_the_mistake_then_the_fix(monkeypatch):

@@ -100,7 +100,10 @@ def make_trainer(net, optimizer='adam', lr=2e-4):
     params = {'learning_rate': lr}
     if optimizer == 'sgd':
         params['momentum'] = 0.9
-    return gluon.Trainer(net.collect_params(), optimizer, params)
+    # A list keeps the network's order; given the ParameterDict, Trainer sorts by
+    # name, so saved optimizer states would not fit a rebuilt net whose layer
+    # numbers sort differently (dense9, dense11) and a resume would fail.
+    return gluon.Trainer(list(net.collect_params().values()), optimizer, params)
 
 
 def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
@@ -111,24 +114,20 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
     LivePlot). Returns (history, best validation accuracy).
 
     `checkpoint`, `resume`, `options` and `seed` are `train_ch5`'s: resumed,
-    the best epoch so far is taken from the saved history, so a worse later
-    epoch never replaces `best_path`; if the run was stopped between saving
-    its best epoch's checkpoint and `best_path`, that file is made again from
-    the checkpoint.
+    a run replaces `best_path` only with an epoch better than every earlier
+    one, its checkpointed epochs included; if the run was stopped between
+    saving its best epoch's checkpoint and `best_path`, that file is made
+    again from the checkpoint.
     """
     trainer = make_trainer(net, optimizer, lr)
-    best = {'acc': -1.0}
-    if resume and checkpoint is not None:
+    if resume and checkpoint is not None and best_path is not None:
         accs = checkpoint.history().column('test_acc')
-        if accs:
-            best['acc'] = max(accs)
-            if best_path is not None and accs.index(max(accs)) == len(accs) - 1:
-                checkpoint.copy_parameters(best_path)
+        if accs and accs.index(max(accs)) == len(accs) - 1:
+            checkpoint.copy_parameters(best_path)
 
     def keep_best(history):
-        acc = history.epochs[-1]['test_acc']
-        if acc > best['acc']:
-            best['acc'] = acc
+        *earlier, acc = history.column('test_acc')
+        if not earlier or acc > max(earlier):
             if best_path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
                 net.save_parameters(f'{best_path}.saving')
@@ -140,4 +139,4 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
     history = train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs,
                         log=log, on_epoch=keep_best, checkpoint=checkpoint, resume=resume,
                         options=options, seed=seed)
-    return history, best['acc']
+    return history, max(history.column('test_acc'), default=-1.0)
