@@ -15,41 +15,21 @@ import sys
 import mxnet as mx
 from mxnet import init
 
+from ._args import OneLineParser, int_up_to, positive_float, positive_int, seed
 from .training.checkpoint import Checkpoint, CheckpointError
-from .data.batches import load_data_fashion_mnist
+from .data.batches import MAX_RESIZE, load_data_fashion_mnist
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
                           join, planned_workers)
-from .data.fashion_mnist import DataNotFoundError
+from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, DataNotFoundError
 from .viz.shapes import print_layer_shapes
 from .viz.curves import save_history_plot
 from .training.loop import TrainingDiverged, as_context_list, train_ch5
 
 
-class ChapterParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: `prog: error: message`."""
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'{value} is not positive')
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'{value} is not positive')
-    return value
+RESIZE_LIMIT = (f'the largest side d2lnets resizes to (one batch of 128 images of '
+                f'{MAX_RESIZE}x{MAX_RESIZE} already takes 512 MB)')
+TRAIN_LIMIT = 'the size of the Fashion-MNIST training set'
+TEST_LIMIT = 'the size of the Fashion-MNIST test set'
 
 
 def _describe(settings):
@@ -64,7 +44,7 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     `default=None` and a key in `book` are filled in the same way. A resize
     below `min_resize` (the smallest input the network takes) is refused.
     """
-    parser = ChapterParser(prog=f'python -m chapters.{chapter}', description=description)
+    parser = OneLineParser(prog=f'python -m chapters.{chapter}', description=description)
     parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick),
                         min_resize=min_resize)
     train = parser.add_argument_group('training (default: the book\'s setting)')
@@ -74,13 +54,15 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                        help=f'learning rate of SGD (book: {book["lr"]})')
     train.add_argument('--batch-size', type=positive_int,
                        help=f'mini-batch size (book: {book["batch_size"]})')
-    train.add_argument('--resize', type=positive_int,
-                       help=f'side the 28x28 images are resized to '
+    train.add_argument('--resize', type=int_up_to(MAX_RESIZE, RESIZE_LIMIT),
+                       help=f'side the 28x28 images are resized to, at most {MAX_RESIZE} '
                             f'(book: {book["resize"] or "28, no resize"})')
-    train.add_argument('--num-train', type=positive_int,
-                       help='train on a class-balanced subset of this many examples')
-    train.add_argument('--num-test', type=positive_int,
-                       help='test on a class-balanced subset of this many examples')
+    train.add_argument('--num-train', type=int_up_to(SPLIT_SIZES['train'], TRAIN_LIMIT),
+                       help=f'train on a class-balanced subset of this many examples '
+                            f'({NUM_CLASSES}..{SPLIT_SIZES["train"]})')
+    train.add_argument('--num-test', type=int_up_to(SPLIT_SIZES['test'], TEST_LIMIT),
+                       help=f'test on a class-balanced subset of this many examples '
+                            f'({NUM_CLASSES}..{SPLIT_SIZES["test"]})')
     train.add_argument('--quick', action='store_true',
                        help=f'quick preset: {_describe(quick)}; options given explicitly win')
     run = parser.add_argument_group('run')
@@ -101,8 +83,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                           '(default: %(default)s)')
     run.add_argument('--resume', action='store_true',
                      help='continue the run checkpointed in OUT/checkpoint')
-    run.add_argument('--seed', type=int, default=0, help='seeds initialisation, subsets and '
-                                                         'shuffling (default: %(default)s)')
+    run.add_argument('--seed', type=seed, default=0, help='seeds initialisation, subsets and '
+                                                          'shuffling, 0..2**32-1 (default: '
+                                                          '%(default)s)')
     return parser
 
 
@@ -117,6 +100,13 @@ def parse_chapter_args(parser, argv=None):
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
                      f'this network takes')
+    for option, subset in (('--num-train', args.num_train), ('--num-test', args.num_test)):
+        if subset is not None and subset < NUM_CLASSES:
+            parser.error(f'{option} {subset} is below {NUM_CLASSES}: a class-balanced subset '
+                         f'needs one example of each class')
+    if args.data_root is not None and not os.path.isdir(os.path.expanduser(args.data_root)):
+        parser.error(f'--data-root {args.data_root} is not a folder; give the folder that holds '
+                     f'the data set (an empty one to download into), or leave it out to search')
     try:
         args.ctx = resolve_context(args.ctx)
         _check_writable(args.out)
@@ -133,6 +123,9 @@ def parse_chapter_args(parser, argv=None):
     if args.batch_size % workers:
         parser.error(f'--batch-size {args.batch_size} does not split evenly among {workers} '
                      f'workers; give a multiple of {workers}')
+    if args.num_train is not None and args.num_train < workers:
+        parser.error(f'--num-train {args.num_train} leaves nothing to train on for some of '
+                     f'the {workers} workers; give at least {workers}')
     return args
 
 
