@@ -12,6 +12,7 @@ With `--dataset cifar10` it trains the 3-channel GoogLeNet on CIFAR-10
 (found or downloaded as `d2lnets.data.cifar10` says), each training image randomly
 crop-resized (--crop-scale of its area) and flipped.
 """
+from d2lnets._args import loader_workers
 from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run_chapter_main,
                          train_chapter)
 from d2lnets.data.batches import load_data_cifar10
@@ -21,6 +22,7 @@ from d2lnets.models.googlenet import googlenet, googlenet_cifar10
 BOOK = dict(lr=0.1, batch_size=128, resize=96, epochs=5)
 QUICK = dict(resize=32, num_train=12000, num_test=2000, epochs=3)
 MIN_RESIZE = 32
+CIFAR10_TRAIN_SIZE = 50000
 
 
 def main(argv=None):
@@ -31,11 +33,14 @@ def main(argv=None):
     data.add_argument('--crop-scale', type=positive_float, default=0.08,
                       help='CIFAR-10: smallest fraction of an image a random crop keeps '
                            '(default: %(default)s)')
-    data.add_argument('--workers', type=int, default=2,
+    data.add_argument('--workers', type=loader_workers, default=2,
                       help='CIFAR-10: data loader processes (default: %(default)s)')
     args = parse_chapter_args(parser, argv)
     if not 0 < args.crop_scale <= 1:
         parser.error(f'--crop-scale {args.crop_scale} must lie in (0, 1]')
+    if args.dataset == 'cifar10' and (args.num_train or 0) > CIFAR10_TRAIN_SIZE:
+        parser.error(f'--num-train {args.num_train} is above {CIFAR10_TRAIN_SIZE}, the size of '
+                     f'the CIFAR-10 training set')
     if args.dataset == 'fashion-mnist':
         net, channels, load_data, name = googlenet(), 1, None, 'GoogLeNet'
     else:

@@ -46,7 +46,7 @@ def int_up_to(limit, why):
     return bounded
 
 
-def seed(text):
+def random_seed(text):
     """A random seed: a whole number in 0..2**32-1."""
     value = whole_number(text)
     if not 0 <= value <= MAX_SEED:
@@ -64,4 +64,16 @@ def positive_float(text):
         raise argparse.ArgumentTypeError(f'{value} is not a finite number')
     if value <= 0:
         raise argparse.ArgumentTypeError(f'{value} is not positive')
+    return value
+
+
+MAX_LOADER_WORKERS = 64
+
+
+def loader_workers(text):
+    """Data loader processes: 0 (load in the main process) to MAX_LOADER_WORKERS."""
+    value = non_negative_int(text)
+    if value > MAX_LOADER_WORKERS:
+        raise argparse.ArgumentTypeError(f'{value} is above {MAX_LOADER_WORKERS}; one or two '
+                                         f'per core are enough')
     return value

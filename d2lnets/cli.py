@@ -15,7 +15,7 @@ import sys
 import mxnet as mx
 from mxnet import init
 
-from ._args import OneLineParser, int_up_to, positive_float, positive_int, seed
+from ._args import OneLineParser, int_up_to, positive_float, positive_int, random_seed
 from .training.checkpoint import Checkpoint, CheckpointError
 from .data.batches import MAX_RESIZE, load_data_fashion_mnist
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now, import_horovod,
@@ -83,9 +83,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                           '(default: %(default)s)')
     run.add_argument('--resume', action='store_true',
                      help='continue the run checkpointed in OUT/checkpoint')
-    run.add_argument('--seed', type=seed, default=0, help='seeds initialisation, subsets and '
-                                                          'shuffling, 0..2**32-1 (default: '
-                                                          '%(default)s)')
+    run.add_argument('--seed', type=random_seed, default=0,
+                     help='seeds initialisation, subsets and shuffling, 0..2**32-1 '
+                          '(default: %(default)s)')
     return parser
 
 
@@ -109,7 +109,7 @@ def parse_chapter_args(parser, argv=None):
                      f'the data set (an empty one to download into), or leave it out to search')
     try:
         args.ctx = resolve_context(args.ctx)
-        _check_writable(args.out)
+        check_writable(args.out)
         if args.horovod:
             if args.kvstore:
                 raise ValueError('--horovod and --kvstore exclude each other: Horovod does '
@@ -157,7 +157,7 @@ def _one_context(spec):
     return mx.gpu(index)
 
 
-def _check_writable(directory):
+def check_writable(directory):
     try:
         os.makedirs(directory, exist_ok=True)
         probe = os.path.join(directory, '.write-test')
