@@ -32,6 +32,7 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'IEND\xaeB`\x82'
 JPEG_START, JPEG_END = b'\xff\xd8', b'\xff\xd9'
 CHECK_BYTES = 64
+MAX_DECODED_VALUES = 2 ** 31 - 1  # the most elements this MXNet build's arrays hold
 
 
 class ImageFolderError(ValueError):
@@ -60,7 +61,12 @@ def image_problem(path):
         whole = tail.rstrip(b'\x00\r\n').endswith(JPEG_END)
         return None if whole else 'is a cut-off JPEG (no end-of-image marker)'
     if head.startswith(PNG_SIGNATURE):
-        return None if tail.endswith(PNG_END) else 'is a cut-off PNG (no IEND chunk)'
+        if not tail.endswith(PNG_END):
+            return 'is a cut-off PNG (no IEND chunk)'
+        width, height = (int.from_bytes(head[i:i + 4], 'big') for i in (16, 20))
+        if head[12:16] != b'IHDR' or not 0 < width * height * 3 < MAX_DECODED_VALUES:
+            return f'is a damaged PNG (header says {width}x{height})'
+        return None
     if head.startswith(b'BM') and len(head) >= 6:
         promised = int.from_bytes(head[2:6], 'little')
         return None if size >= promised else f'is a cut-off BMP ({size} of {promised} bytes)'
@@ -208,7 +214,9 @@ def read_image(path):
     if problem:
         raise ImageFolderError(f'{path} {problem}; remove or replace it')
     try:
-        return mx.image.imread(path, flag=1)
+        image = mx.image.imread(path, flag=1)
+        image.wait_to_read()  # decoding errors surface here, not later in a batch
+        return image
     except mx.base.MXNetError as err:
         raise ImageFolderError(f'{path} cannot be read as an image ({first_line(err)}); '
                                f'remove or replace it') from None
