@@ -7,7 +7,6 @@ with one line and exit code 2. `run_chapter_main` turns the errors a run can
 meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
 one line each, leaving every finished epoch in the checkpoint.
 """
-import argparse
 import os
 import shutil
 import sys

@@ -39,7 +39,7 @@ import threading
 import time
 
 from .. import _threads
-from .._args import OneLineParser, int_up_to, positive_float, positive_int
+from .._args import OneLineParser, int_up_to, positive_float
 
 EXIT_TIMEOUT = 124
 GRACE_SECONDS = 5
