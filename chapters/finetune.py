@@ -21,19 +21,23 @@ Every epoch is checkpointed in OUT/checkpoint; `--resume` continues it and
 keeps best.params unless a later epoch does better. A run without `--resume`
 moves an earlier run's best.params and checkpoint into OUT/earlier/N/.
 """
-import argparse
 import os
+import sys
+
+from d2lnets._messages import first_line  # d2lnets first: it sets MXNet's threads
+from d2lnets._args import (OneLineParser, loader_workers, positive_float, positive_int,
+                           random_seed)
+from d2lnets.cli import check_writable, resolve_context, run_chapter_main
+from d2lnets.training.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
+from d2lnets.data.image_folder import (CLASS_INDEX, ImageFolderDataset, ImageFolderError,
+                                       skipped_report)
+from d2lnets.data import augment
+from d2lnets.models import UnknownModelError
+from d2lnets.training.checkpoint import Checkpoint, keep_earlier
+from d2lnets.training.outlock import OutputLock
 
 import mxnet as mx
 from mxnet import gluon
-
-from d2lnets.data import augment
-from d2lnets.cli import positive_float, positive_int, resolve_context, run_chapter_main
-from d2lnets.training.checkpoint import Checkpoint, keep_earlier
-from d2lnets.training.outlock import OutputLock
-from d2lnets.training.finetune import OPTIMIZERS, ParamsMismatchError, finetune, pretrained_network
-from d2lnets.data.image_folder import CLASS_INDEX, ImageFolderDataset, ImageFolderError
-from d2lnets.models import UnknownModelError
 
 OUT_FILES = ('checkpoint', 'best.params')
 AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
@@ -41,8 +45,8 @@ AUGMENTATIONS = {'crop-flip': augment.random_resized_crop_flip,
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m chapters.finetune',
-                                     description=__doc__.split('\n\n')[0])
+    parser = OneLineParser(prog='python -m chapters.finetune',
+                           description=__doc__.split('\n\n')[0])
     parser.add_argument('data', help='folder with train/, val/ and classes.txt '
                                      '(python -m d2lnets.data.image_folder makes one)')
     parser.add_argument('--model', default='vgg16', help='registry name (default: vgg16)')
@@ -55,7 +59,8 @@ def parse_args(argv=None):
     parser.add_argument('--augment', choices=list(AUGMENTATIONS), default='crop-flip',
                         help="training augmentation: random resized crop and flip, or the "
                              "VGG paper's scale jitter, flip and RGB shift")
-    parser.add_argument('--workers', type=int, default=2, help='data loader processes')
+    parser.add_argument('--workers', type=loader_workers, default=2,
+                        help='data loader processes, 0 to load in this one (default: 2)')
     parser.add_argument('--ctx', help="'cpu' or 'gpu:N' (default: d2l.try_gpu())")
     parser.add_argument('--out', default=os.path.join('runs', 'finetune'),
                         help='directory for best.params and checkpoint/; an earlier run '
@@ -63,14 +68,18 @@ def parse_args(argv=None):
     parser.add_argument('--resume', action='store_true',
                         help='continue the run checkpointed in OUT/checkpoint (a new --lr '
                              'is applied; other changed options are refused)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=random_seed, default=0)
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None):
     parser, args = parse_args(argv)
+    if args.pretrained and not os.path.isfile(args.pretrained):
+        parser.error(f'--pretrained {args.pretrained} is not a file; give the parameter file '
+                     f'of {args.model}, or leave it out to train from scratch')
     try:
         ctx = resolve_context(args.ctx)
+        check_writable(args.out)
         train_set = ImageFolderDataset(os.path.join(args.data, 'train'))
         val_set = ImageFolderDataset(os.path.join(args.data, 'val'))
         mx.random.seed(args.seed)
@@ -79,6 +88,10 @@ def main(argv=None):
         parser.error(str(err))
     if train_set.classes != val_set.classes:
         parser.error(f'train/ and val/ of {args.data} hold different classes')
+    for dataset in (train_set, val_set):
+        note = skipped_report(dataset.root, dataset.skipped)
+        if note:
+            print(note)
     print(f'{len(train_set)} training and {len(val_set)} validation images, '
           f'{len(train_set.classes)} classes (see {os.path.join(args.data, CLASS_INDEX)})')
     train_iter = gluon.data.DataLoader(
@@ -94,10 +107,16 @@ def main(argv=None):
         best_path = os.path.join(args.out, 'best.params')
         options = dict(model=args.model, optimizer=args.optimizer, augment=args.augment,
                        seed=args.seed)
-        _, best = finetune(net, train_iter, val_iter, args.batch_size, ctx, args.epochs,
-                           optimizer=args.optimizer, lr=args.lr, best_path=best_path,
-                           checkpoint=checkpoint, resume=args.resume, options=options,
-                           seed=args.seed)
+        try:
+            _, best = finetune(net, train_iter, val_iter, args.batch_size, ctx, args.epochs,
+                               optimizer=args.optimizer, lr=args.lr, best_path=best_path,
+                               checkpoint=checkpoint, resume=args.resume, options=options,
+                               seed=args.seed)
+        except ImageFolderError as err:  # raised in a loader process, passed on by the loader
+            kept = (f'; the best epoch so far is in {best_path}'
+                    if os.path.exists(best_path) else '')
+            print(f'{parser.prog}: error: {first_line(err)}{kept}', file=sys.stderr)
+            sys.exit(1)
     print(f'best validation accuracy {best:.3f}; parameters in {best_path}')
 
 

@@ -12,6 +12,7 @@ With `--dataset cifar10` it trains the 3-channel GoogLeNet on CIFAR-10
 (found or downloaded as `d2lnets.data.cifar10` says), each training image randomly
 crop-resized (--crop-scale of its area) and flipped.
 """
+from d2lnets._args import loader_workers
 from d2lnets.cli import (chapter_parser, parse_chapter_args, positive_float, run_chapter_main,
                          train_chapter)
 from d2lnets.data.batches import load_data_cifar10
@@ -23,6 +24,7 @@ __all__ = ['Inception', 'googlenet', 'googlenet_cifar10', 'main']
 
 RECIPE = get_recipe('googlenet')  # the book's setting and the presets, in d2lnets.recipes
 BOOK, QUICK, MIN_RESIZE = RECIPE.book, RECIPE.quick, RECIPE.min_resize
+CIFAR10_TRAIN_SIZE = 50000
 
 
 def main(argv=None):
@@ -33,11 +35,14 @@ def main(argv=None):
     data.add_argument('--crop-scale', type=positive_float, default=0.08,
                       help='CIFAR-10: smallest fraction of an image a random crop keeps '
                            '(default: %(default)s)')
-    data.add_argument('--workers', type=int, default=2,
+    data.add_argument('--workers', type=loader_workers, default=2,
                       help='CIFAR-10: data loader processes (default: %(default)s)')
     args = parse_chapter_args(parser, argv)
     if not 0 < args.crop_scale <= 1:
         parser.error(f'--crop-scale {args.crop_scale} must lie in (0, 1]')
+    if args.dataset == 'cifar10' and (args.num_train or 0) > CIFAR10_TRAIN_SIZE:
+        parser.error(f'--num-train {args.num_train} is above {CIFAR10_TRAIN_SIZE}, the size of '
+                     f'the CIFAR-10 training set')
     if args.dataset == 'fashion-mnist':
         net, channels, load_data, name = googlenet(), 1, None, 'GoogLeNet'
     else:

@@ -8,7 +8,6 @@ meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
 one line each, leaving every finished epoch in the checkpoint. A run holds a
 lock on its output directory and never overwrites an earlier run there.
 """
-import argparse
 import contextlib
 import os
 import sys
@@ -16,9 +15,10 @@ import sys
 import mxnet as mx
 from mxnet import init
 
+from ._args import OneLineParser, int_up_to, positive_float, positive_int, random_seed
 from ._messages import first_line
-from .data.batches import load_data_fashion_mnist
-from .data.fashion_mnist import TEXT_LABELS, DataNotFoundError
+from .data.batches import MAX_RESIZE, load_data_fashion_mnist
+from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFoundError
 from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
                                    import_horovod, join, planned_workers)
@@ -29,31 +29,10 @@ from .viz.pictures import PICTURE_FILES, save_run_pictures
 from .viz.shapes import print_layer_shapes
 
 
-class ChapterParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: `prog: error: message`."""
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'{value} is not positive')
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'{value} is not positive')
-    return value
+RESIZE_LIMIT = (f'the largest side d2lnets resizes to (one batch of 128 images of '
+                f'{MAX_RESIZE}x{MAX_RESIZE} already takes 512 MB)')
+TRAIN_LIMIT = 'the size of the Fashion-MNIST training set'
+TEST_LIMIT = 'the size of the Fashion-MNIST test set'
 
 
 def _describe(settings):
@@ -68,7 +47,7 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     `default=None` and a key in `book` are filled in the same way. A resize
     below `min_resize` (the smallest input the network takes) is refused.
     """
-    parser = ChapterParser(prog=f'python -m chapters.{chapter}', description=description)
+    parser = OneLineParser(prog=f'python -m chapters.{chapter}', description=description)
     parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick),
                         min_resize=min_resize)
     train = parser.add_argument_group('training (default: the book\'s setting)')
@@ -78,13 +57,15 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                        help=f'learning rate of SGD (book: {book["lr"]})')
     train.add_argument('--batch-size', type=positive_int,
                        help=f'mini-batch size (book: {book["batch_size"]})')
-    train.add_argument('--resize', type=positive_int,
-                       help=f'side the 28x28 images are resized to '
+    train.add_argument('--resize', type=int_up_to(MAX_RESIZE, RESIZE_LIMIT),
+                       help=f'side the 28x28 images are resized to, at most {MAX_RESIZE} '
                             f'(book: {book["resize"] or "28, no resize"})')
-    train.add_argument('--num-train', type=positive_int,
-                       help='train on a class-balanced subset of this many examples')
-    train.add_argument('--num-test', type=positive_int,
-                       help='test on a class-balanced subset of this many examples')
+    train.add_argument('--num-train', type=int_up_to(SPLIT_SIZES['train'], TRAIN_LIMIT),
+                       help=f'train on a class-balanced subset of this many examples '
+                            f'({NUM_CLASSES}..{SPLIT_SIZES["train"]})')
+    train.add_argument('--num-test', type=int_up_to(SPLIT_SIZES['test'], TEST_LIMIT),
+                       help=f'test on a class-balanced subset of this many examples '
+                            f'({NUM_CLASSES}..{SPLIT_SIZES["test"]})')
     train.add_argument('--quick', action='store_true',
                        help=f'quick preset: {_describe(quick)}; options given explicitly win')
     run = parser.add_argument_group('run')
@@ -108,8 +89,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                           '(saves one more pass over the test set)')
     run.add_argument('--resume', action='store_true',
                      help='continue the run checkpointed in OUT/checkpoint')
-    run.add_argument('--seed', type=int, default=0, help='seeds initialisation, subsets and '
-                                                         'shuffling (default: %(default)s)')
+    run.add_argument('--seed', type=random_seed, default=0,
+                     help='seeds initialisation, subsets and shuffling, 0..2**32-1 '
+                          '(default: %(default)s)')
     return parser
 
 
@@ -124,9 +106,16 @@ def parse_chapter_args(parser, argv=None):
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
                      f'this network takes')
+    for option, subset in (('--num-train', args.num_train), ('--num-test', args.num_test)):
+        if subset is not None and subset < NUM_CLASSES:
+            parser.error(f'{option} {subset} is below {NUM_CLASSES}: a class-balanced subset '
+                         f'needs one example of each class')
+    if args.data_root is not None and not os.path.isdir(os.path.expanduser(args.data_root)):
+        parser.error(f'--data-root {args.data_root} is not a folder; give the folder that holds '
+                     f'the data set (an empty one to download into), or leave it out to search')
     try:
         args.ctx = resolve_context(args.ctx)
-        _check_writable(args.out)
+        check_writable(args.out)
         if args.horovod:
             if args.kvstore:
                 raise ValueError('--horovod and --kvstore exclude each other: Horovod does '
@@ -140,6 +129,9 @@ def parse_chapter_args(parser, argv=None):
     if args.batch_size % workers:
         parser.error(f'--batch-size {args.batch_size} does not split evenly among {workers} '
                      f'workers; give a multiple of {workers}')
+    if args.num_train is not None and args.num_train < workers:
+        parser.error(f'--num-train {args.num_train} leaves nothing to train on for some of '
+                     f'the {workers} workers; give at least {workers}')
     return args
 
 
@@ -171,7 +163,7 @@ def _one_context(spec):
     return mx.gpu(index)
 
 
-def _check_writable(directory):
+def check_writable(directory):
     try:
         os.makedirs(directory, exist_ok=True)
         probe = os.path.join(directory, '.write-test')

@@ -53,8 +53,7 @@ def test_search_order(places, monkeypatch):
     for name in ('root', 'env', 'cache', 'debian'):
         shutil.copytree(places['trusted'], places[name])
     monkeypatch.setenv(fm.ENV_VAR, str(places['env']))
-    assert fm.search_dirs(str(places['root'])) == [
-        str(places['root']), str(places['cache']), str(places['debian'])]
+    assert fm.search_dirs(str(places['root'])) == [str(places['root'])]
     assert fm.search_dirs() == [str(places['env']), str(places['cache']), str(places['debian'])]
     read = []
     real_read = fm._read_verified
@@ -82,6 +81,13 @@ def test_explicit_root_comes_before_everything(places, monkeypatch):
     write_stand_in(places['env'], 2)
     monkeypatch.setenv(fm.ENV_VAR, str(places['env']))
     assert first_label(fm.load_arrays(root=str(places['root']), download=False)) == 7
+
+
+def test_an_explicit_root_without_the_files_is_never_replaced_by_another_copy(places):
+    shutil.copytree(places['trusted'], places['cache'])
+    places['root'].mkdir()
+    with pytest.raises(fm.DataNotFoundError, match=f'not found in {places["root"]} '):
+        fm.load_arrays(root=str(places['root']), download=False)
 
 
 def test_corrupt_file_is_skipped_with_a_warning(places):

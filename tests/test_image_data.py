@@ -111,11 +111,12 @@ def files_in(folder):
 
 
 def test_split_is_deterministic_disjoint_and_complete(tmp_path):
-    source = make_folder(tmp_path / 'photos', {'daisy': 20, 'rose': 5, 'tulip': 1})
+    source = make_folder(tmp_path / 'photos', {'daisy': 20, 'rose': 5, 'tulip': 2})
     counts = image_folder.split_image_folder(source, tmp_path / 'a', seed=3)
     image_folder.split_image_folder(source, tmp_path / 'b', seed=3)
     image_folder.split_image_folder(source, tmp_path / 'c', seed=4)
-    assert counts == {'train': 23, 'val': 3}  # daisy 2, rose 1 (at least one), tulip 0
+    # daisy 2, rose and tulip 1 each (at least one)
+    assert counts == {'train': 23, 'val': 4, 'skipped': []}
     train, val = files_in(tmp_path / 'a' / 'train'), files_in(tmp_path / 'a' / 'val')
     assert not train & val
     assert train | val == files_in(source)
@@ -134,7 +135,7 @@ def test_split_command_and_its_errors(tmp_path, capsys):
     with pytest.raises(SystemExit, match='exists and is not empty'):
         image_folder.main([str(source), str(tmp_path / 'split')])
     (tmp_path / 'empty' / 'cat').mkdir(parents=True)
-    with pytest.raises(SystemExit, match='holds no images'):
+    with pytest.raises(SystemExit, match='holds no usable images'):
         image_folder.main([str(tmp_path / 'empty'), str(tmp_path / 'out')])
     with pytest.raises(SystemExit, match='between 0 and 1'):
         image_folder.main([str(source), str(tmp_path / 'out'), '--val', '1.5'])
@@ -148,10 +149,14 @@ def test_dataset_reads_rgb_images_and_names_an_unreadable_one(tmp_path):
     assert image.shape == (40, 60, 3) and image.dtype == np.uint8
     expected = np.asarray(Image.open(source / 'dog' / '000.png'))
     np.testing.assert_array_equal(image.asnumpy(), expected)
-    (source / 'dog' / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
+    (source / 'dog' / 'cut.jpg').write_bytes(b'\xff\xd8 a JPEG without its end')
     dataset = image_folder.ImageFolderDataset(str(source))
-    with pytest.raises(image_folder.ImageFolderError, match='broken.jpg cannot be read'):
-        dataset[3]
+    assert len(dataset) == 3
+    assert dataset.skipped == [(str(source / 'dog' / 'cut.jpg'),
+                                'is a cut-off JPEG (no end-of-image marker)')]
+    (source / 'dog' / '000.png').write_bytes(b'\xff\xd8 damaged inside \xff\xd9')
+    with pytest.raises(image_folder.ImageFolderError, match='000.png cannot be read'):
+        dataset[2]
 
 
 # Augmentations ----------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_plan_places_roles_and_shares_cores():
 
 @pytest.mark.parametrize('args, message', [
     (['-n', '2'], 'no worker command'),
-    (['-n', '0', '--', 'true'], '-n and -s must be at least 1'),
+    (['-n', '0', '--', 'true'], 'argument -n/--num-workers: 0 is not positive'),
     (['-n', '2', '--timeout', '-1', '--', 'true'], 'is not positive'),
     (['-n', '2', '--hostfile', '/nonexistent/hosts', '--', 'true'], 'cannot read --hostfile'),
     (['-n', '2', '--scheduler-host', 'no-such-host.invalid', '--', 'true'],

@@ -12,7 +12,10 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
+from .._args import MAX_SEED
 from .fashion_mnist import MIRRORS, load_arrays
+
+MAX_RESIZE = 1024  # one batch of 128 images of 1024x1024 float32 is 512 MB already
 
 
 class ImageBatches:
@@ -34,6 +37,9 @@ class ImageBatches:
         self.images, self.labels = images, labels
         self.batch_size = _positive_int(batch_size, 'batch_size')
         self.resize = None if resize is None else _positive_int(resize, 'resize')
+        if self.resize is not None and self.resize > MAX_RESIZE:
+            raise ValueError(f'resize {self.resize} is above {MAX_RESIZE}, the largest side '
+                             f'batches are resized to')
         self.shuffle = shuffle
         self.ctx = ctx or mx.cpu()
         self.seed = np.random.SeedSequence().entropy if seed is None else seed
@@ -111,6 +117,7 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, num_train=None,
         Train on part `part_index` of `num_parts` equal shards of the training
         set (after the subset), one per worker of a distributed job.
     """
+    _check_seed(seed)
     splits = subsets_and_shard(load_arrays(root=root, download=download, mirrors=mirrors),
                                num_train, num_test, seed, num_parts, part_index)
     return tuple(ImageBatches(*splits[split], batch_size, shuffle=split == 'train',
@@ -140,6 +147,12 @@ def _positive_int(value, name):
     return int(value)
 
 
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f'seed must be a whole number in 0..{MAX_SEED}, got {seed!r}')
+
+
 def load_data_cifar10(batch_size, resize=None, root=None, crop_scale=(0.08, 1.0),
                       num_train=None, num_test=None, num_parts=1, part_index=0,
                       num_workers=2, seed=0, download=True):
@@ -156,6 +169,11 @@ def load_data_cifar10(batch_size, resize=None, root=None, crop_scale=(0.08, 1.0)
     from mxnet.gluon.data.vision import transforms
 
     from .cifar10 import load_cifar10
+    _check_seed(seed)
+    _positive_int(batch_size, 'batch_size')
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f'num_workers must be 0 (load in this process) or more, '
+                         f'got {num_workers!r}')
     splits = subsets_and_shard(load_cifar10(root=root, download=download), num_train,
                                num_test, seed, num_parts, part_index)
     size = resize or 32

@@ -3,10 +3,11 @@ Images", 2009) from its python-pickle batches, as the book uses it for
 image augmentation and its Kaggle chapter (D2L sections 14.1 and 14.13).
 
 The folder `cifar-10-batches-py` (five `data_batch_N`, `test_batch`,
-`batches.meta`) is looked for in an explicit `root` (or $D2LNETS_CIFAR10),
-then in MXNet's cache `$MXNET_HOME/datasets/cifar10`; `root` may also be
-that folder itself. If it is not found, `cifar-10-python.tar.gz` is
-downloaded, checked and unpacked into the cache. Every file's MD5 is checked
+`batches.meta`) is looked for in an explicit `root` only (never silently
+in another copy), or else in $D2LNETS_CIFAR10 and then MXNet's cache
+`$MXNET_HOME/datasets/cifar10`; `root` may also be that folder itself. If it
+is not found, `cifar-10-python.tar.gz` is downloaded, checked and unpacked
+into the root, or else the cache. Every file's MD5 is checked
 before it is unpickled (the archive's and the files' published MD5s, as
 torchvision checks them), so a pickle that is not CIFAR-10 is never loaded.
 """
@@ -41,8 +42,9 @@ CHECKSUMS = {
 }
 
 
-class CorruptFileError(ValueError):
-    """A CIFAR-10 file whose checksum or layout is wrong."""
+class CorruptFileError(ValueError, DataNotFoundError):
+    """A CIFAR-10 file whose checksum or layout is wrong (no usable data, as
+    a chapter reports it)."""
 
 
 def cache_dir():
@@ -50,9 +52,10 @@ def cache_dir():
 
 
 def search_dirs(root=None):
-    """The folders searched, in order: each place itself and its FOLDER."""
-    return [d for base in explicit_dirs(root, ENV_VAR) + [cache_dir()]
-            for d in (base, os.path.join(base, FOLDER))]
+    """The folders searched, in order: each place itself and its FOLDER. An
+    explicit `root` is the only place; else $D2LNETS_CIFAR10 (if set) and the cache."""
+    places = [os.path.expanduser(root)] if root else explicit_dirs(None, ENV_VAR) + [cache_dir()]
+    return [d for base in places for d in (base, os.path.join(base, FOLDER))]
 
 
 def load_cifar10(root=None, download=True, url=ARCHIVE_URL, checksums=CHECKSUMS,

@@ -5,14 +5,17 @@ of the book's chapters (D2L section 4.2; 3.5 in the first MXNet edition). The
 four gzipped IDX files are looked
 for, in order, in:
 
-1. an explicit `root`, or else the directory named by $D2LNETS_FASHION_MNIST;
+1. the directory named by $D2LNETS_FASHION_MNIST, when it is set;
 2. MXNet's cache, `$MXNET_HOME/datasets/fashion-mnist` (default `~/.mxnet`);
 3. `/usr/share/datasets/fashion-mnist`, where Debian's `dataset-fashion-mnist`
    package puts them.
 
-The first place holding all four files that pass their checksums wins. If none
-does, the files are downloaded (trying each mirror in turn) into the explicit
-root, or else MXNet's cache, and verified before they are kept.
+An explicit `root` is the only place looked in: a root that is wrong or empty
+is never silently replaced by another copy. The first place holding all four
+files that pass their checksums wins. If none does, the files are downloaded
+(trying each mirror in turn) into the explicit root, or else the
+$D2LNETS_FASHION_MNIST directory or MXNet's cache, and verified before they
+are kept.
 
 Checksums are of the decompressed IDX bytes, so that the same data recompressed
 by a packager (Debian's files differ from upstream's byte for byte as gzip, not
@@ -49,6 +52,10 @@ FILES = {
 }
 TEXT_LABELS = ('t-shirt', 'trouser', 'pullover', 'dress', 'coat',
                'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')
+NUM_CLASSES = len(TEXT_LABELS)
+SPLIT_SIZES = {'train': 60000, 'test': 10000}
+
+
 def get_fashion_mnist_labels(labels):
     """The text label of each numeric label (D2L section 4.2)."""
     return [TEXT_LABELS[int(i)] for i in labels]
@@ -60,8 +67,11 @@ def mxnet_cache_dir():
 
 
 def search_dirs(root=None):
-    """The directories searched, in order, for the four files."""
-    return explicit_dirs(root, ENV_VAR) + [mxnet_cache_dir(), DEBIAN_DIR]
+    """The directories searched, in order, for the four files: an explicit
+    `root` alone, or else $D2LNETS_FASHION_MNIST (if set), the cache, Debian's."""
+    if root:
+        return [os.path.expanduser(root)]
+    return explicit_dirs(None, ENV_VAR) + [mxnet_cache_dir(), DEBIAN_DIR]
 
 
 def load_arrays(root=None, download=True, mirrors=MIRRORS):

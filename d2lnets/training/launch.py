@@ -18,10 +18,19 @@ others block in ps-lite. This launcher fails fast instead: when any process
 exits non-zero, or `--timeout` seconds pass, it ends every process (SIGTERM,
 then SIGKILL) and exits non-zero within seconds. Each process's output is
 printed with its role in front, e.g. `[worker 1] epoch 1, ...`.
+
+The job has joined when the scheduler reports every worker and server
+connected (ps-lite says so when PS_VERBOSE is set, as it is for the
+scheduler). A worker that exits, even with 0, before the job has joined
+could never be joined by the others, which would wait for it forever: the
+job is ended with exit code 1. A job that has not joined within
+`--join-timeout` seconds (default JOIN_TIMEOUT) is ended with EXIT_TIMEOUT.
+A worker command that is not found is refused before anything starts.
 """
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,10 +39,17 @@ import threading
 import time
 
 from .. import _threads
+from .._args import OneLineParser, int_up_to, positive_float
 
 EXIT_TIMEOUT = 124
 GRACE_SECONDS = 5
 POLL_SECONDS = 0.1
+JOIN_TIMEOUT = 300.0
+JOIN_GRACE_SECONDS = 3  # for the scheduler's line to arrive after a worker's exit
+JOINED_MARK = 'the scheduler is connected to'
+PS_LITE_LOG = 'ps-lite/src/'  # the scheduler's log lines, relayed only if the user set PS_VERBOSE
+MAX_PROCESSES = 256
+MAX_PORT = 65535
 
 # A remote process is ended when its ssh connection closes: a watchdog waits
 # for end-of-input (which comes when the launcher's ssh client goes) and then
@@ -98,6 +114,8 @@ def plan(num_workers, num_servers, hosts=None, scheduler_host='127.0.0.1', port=
         env = dict(common, DMLC_ROLE=role, DMLC_NODE_HOST=address(host) if host else root)
         if role != 'worker':
             env['OMP_NUM_THREADS'] = '1'
+        if role == 'scheduler':
+            env['PS_VERBOSE'] = os.environ.get('PS_VERBOSE', '1')  # it says when all joined
         processes.append((label, host, env))
     local_workers = sum(1 for label, host, _ in processes
                         if host is None and label.startswith('worker'))
@@ -125,15 +143,21 @@ class Job:
 
     def __init__(self, log=sys.stdout):
         self.processes = []  # (label, Popen)
+        self.joined = threading.Event()
         self._log = log
         self._lock = threading.Lock()
         self._relays = []
+        self._show_ps_lite = bool(os.environ.get('PS_VERBOSE'))
 
     def start(self, label, argv, env, host):
-        proc = subprocess.Popen(command_line(argv, env, host),
-                                env={**os.environ, **env} if host is None else None,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        """Start one process; `LaunchError` when its command cannot be run."""
+        try:
+            proc = subprocess.Popen(command_line(argv, env, host),
+                                    env={**os.environ, **env} if host is None else None,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as err:
+            raise LaunchError(f'cannot start {label}: {err.strerror}: {err.filename}') from None
         relay = threading.Thread(target=self._relay, args=(label, proc.stdout), daemon=True)
         relay.start()
         self._relays.append(relay)
@@ -142,6 +166,11 @@ class Job:
     def _relay(self, label, stream):
         for raw in iter(stream.readline, b''):
             line = raw.decode(errors='replace').rstrip('\n')
+            if label == 'scheduler':
+                if JOINED_MARK in line:
+                    self.joined.set()
+                if PS_LITE_LOG in line and not self._show_ps_lite:
+                    continue
             with self._lock:
                 print(f'[{label}] {line}', file=self._log, flush=True)
 
@@ -149,14 +178,17 @@ class Job:
         with self._lock:
             print(f'launch: {message}', file=sys.stderr, flush=True)
 
-    def wait(self, timeout=None):
+    def wait(self, timeout=None, join_timeout=JOIN_TIMEOUT):
         """Wait for the workers; return the job's exit code.
 
-        0 when every worker exits 0 (servers and the scheduler are then given
-        a few seconds to stop by themselves); otherwise the first non-zero
-        exit code, or EXIT_TIMEOUT, after ending every process.
+        0 when every worker exits 0 after the job joined (servers and the
+        scheduler are then given a few seconds to stop by themselves);
+        otherwise, after ending every process, the first non-zero exit code,
+        1 when a worker exited before the job joined, or EXIT_TIMEOUT when
+        the job did not join within `join_timeout` or end within `timeout`.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         workers = [(label, p) for label, p in self.processes if label.startswith('worker')]
         while True:
             for label, proc in self.processes:
@@ -165,6 +197,19 @@ class Job:
                     self.say(f'{label} exited with code {code}; ending the job')
                     self.end()
                     return code if code > 0 else 128 - code
+            early = [label for label, p in workers if p.poll() == 0]
+            if early and not self.joined.wait(JOIN_GRACE_SECONDS):
+                self.say(f'{early[0]} exited with code 0 before every worker had joined the '
+                         f'parameter server, so the others would wait forever; ending the job '
+                         f'(the worker command must create a dist kvstore, e.g. '
+                         f'--kvstore dist_sync)')
+                self.end()
+                return 1
+            if not self.joined.is_set() and time.monotonic() > start + join_timeout:
+                self.say(f'the workers did not all join the parameter server within '
+                         f'--join-timeout {join_timeout:g} s; ending the job')
+                self.end()
+                return EXIT_TIMEOUT
             if all(p.poll() == 0 for _, p in workers):
                 self.end(grace=GRACE_SECONDS)
                 return 0
@@ -199,23 +244,28 @@ def _signal_group(proc, sig):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='python -m d2lnets.training.launch',
         description='Run a command as the workers of a job on MXNet\'s parameter server.',
         epilog='Example: python -m d2lnets.training.launch -n 2 -s 1 -- python -m chapters.lenet '
                '--kvstore dist_sync --ctx cpu')
-    parser.add_argument('-n', '--num-workers', type=int, required=True,
-                        help='number of worker processes')
-    parser.add_argument('-s', '--num-servers', type=int, default=1,
+    processes = int_up_to(MAX_PROCESSES, 'the most processes of one kind a job starts')
+    parser.add_argument('-n', '--num-workers', type=processes, required=True,
+                        help=f'number of worker processes (1..{MAX_PROCESSES})')
+    parser.add_argument('-s', '--num-servers', type=processes, default=1,
                         help='number of server processes (default: %(default)s)')
     parser.add_argument('--hostfile', help='file of hosts, one a line, to start servers and '
                                            'workers on over ssh (default: all on 127.0.0.1)')
     parser.add_argument('--scheduler-host',
                         help='address of this machine that the hosts can reach (default: '
                              '127.0.0.1, or with --hostfile this machine\'s address)')
-    parser.add_argument('--port', type=int, help='scheduler port (default: a free one)')
-    parser.add_argument('--timeout', type=float,
+    parser.add_argument('--port', type=int_up_to(MAX_PORT, 'the highest TCP port'),
+                        help='scheduler port (default: a free one)')
+    parser.add_argument('--timeout', type=positive_float,
                         help='end the whole job after this many seconds (default: no limit)')
+    parser.add_argument('--join-timeout', type=positive_float, default=JOIN_TIMEOUT,
+                        help='end the job when its workers have not all joined the parameter '
+                             'server after this many seconds (default: %(default)g)')
     parser.add_argument('command', nargs=argparse.REMAINDER,
                         help='the worker command, after --')
     args = parser.parse_args(argv)
@@ -223,11 +273,25 @@ def parse_args(argv=None):
         args.command = args.command[1:]
     if not args.command:
         parser.error('no worker command: put it after --, e.g. -- python train.py')
-    if args.num_workers < 1 or args.num_servers < 1:
-        parser.error('-n and -s must be at least 1')
-    if args.timeout is not None and args.timeout <= 0:
-        parser.error(f'--timeout {args.timeout:g} is not positive')
+    if not args.hostfile:
+        problem = missing_program(args.command)
+        if problem:
+            parser.error(problem)
     return args
+
+
+def missing_program(command):
+    """Why `command` cannot start here (its program, or the script given to
+    Python, is not found), or None."""
+    program = command[0]
+    if shutil.which(program) is None:
+        return (f'worker command {program} not found; give a path to it or a program on '
+                f'PATH')
+    script = command[1] if len(command) > 1 else None
+    if os.path.basename(program).startswith('python') and script \
+            and script.endswith('.py') and not os.path.isfile(script):
+        return f'worker script {script} not found; check the path after {program}'
+    return None
 
 
 def main(argv=None):
@@ -245,7 +309,10 @@ def main(argv=None):
     try:
         for label, host, env in processes:
             job.start(label, args.command, env, host)
-        code = job.wait(args.timeout)
+        code = job.wait(args.timeout, args.join_timeout)
+    except LaunchError as err:
+        job.say(f'error: {err}; ending the job')
+        code = 2
     except KeyboardInterrupt:
         job.say('interrupted; ending the job')
         code = 130

@@ -76,7 +76,7 @@ def layer_table(net, input_shape):
     only those with gradients.
     """
     blocks = list(net) if _runs_children_in_order(net) else [net]
-    rows, shape = [], tuple(input_shape)
+    rows, shape = [], _checked_shape(input_shape)
     for blk in blocks:
         try:
             if isinstance(blk, mx.gluon.HybridBlock):
@@ -91,6 +91,18 @@ def layer_table(net, input_shape):
         rows.append(LayerInfo(blk.name, shape, _count(param_shapes, param_shapes),
                               _count(param_shapes, trainable)))
     return rows
+
+
+def _checked_shape(input_shape):
+    try:
+        shape = tuple(input_shape)
+        ok = shape and all(int(d) == d and d > 0 for d in shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f'input shape {input_shape!r} is not a tuple of positive whole '
+                         f'numbers; give one with the batch, e.g. (1, 1, 28, 28)')
+    return tuple(int(d) for d in shape)
 
 
 def count_parameters(net, input_shape, trainable_only=False):
