@@ -10,6 +10,8 @@ Inception, DenseNet's DenseBlock) raises `NotConvertible`.
 import torch
 from mxnet.gluon import nn
 
+from d2lnets.viz.shapes import _runs_children_in_order
+
 ACTIVATIONS = {'relu': torch.nn.ReLU, 'sigmoid': torch.nn.Sigmoid, 'tanh': torch.nn.Tanh}
 
 
@@ -33,7 +35,7 @@ def torch_twin(block):
 
 
 def _convert(block, layers):
-    if isinstance(block, (nn.HybridSequential, nn.Sequential)):
+    if _runs_children_in_order(block):  # not HybridConcurrent, DenseBlock, Fire
         for child in block:
             _convert(child, layers)
     elif isinstance(block, nn.Conv2D):
