@@ -6,8 +6,10 @@ from NumPy's seeded generator, so that the same values can be put into any
 network with the same parameter shapes in the same order (MXNet's model zoo),
 and so that every output moves with the input and with every layer:
 
-- weights: normal, scaled by 1/sqrt(fan-in) so activations neither vanish
-  nor explode through 150 layers;
+- weights: normal, scaled by gain/sqrt(fan-in), the gain from `weight_gain`
+  (sqrt(2) for ReLU networks, He's; 1 for ReLU networks with batch norm; 4
+  for the sigmoid LeNets, whose units would otherwise sit in their linear
+  middle and give every input almost the same output);
 - biases and BatchNorm's beta: normal, 0.1;
 - BatchNorm's gamma: uniform in [0.5, 1.5];
 - BatchNorm's moving mean: normal, 0.1; moving variance: uniform in
@@ -50,11 +52,28 @@ SLOW = {'vgg11_lrn', 'vgg13', 'vgg13_bn', 'vgg16', 'vgg16_1x1', 'vgg16_bn', 'vgg
 
 
 def seeded_input(shape, seed=1):
-    """A float32 batch of `shape`, uniform in [-1, 1]."""
-    return nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype(np.float32))
+    """A float32 batch of `shape` in [-1, 1]: a coarse 4x4 random pattern per
+    example and channel, stretched over the image, plus fine noise. (Noise
+    alone would average out in global pooling and give every example almost
+    the same output.)"""
+    rng = np.random.default_rng(seed)
+    n, c, h, w = shape
+    coarse = rng.uniform(-1, 1, size=(n, c, 4, 4))
+    coarse = coarse[:, :, (np.arange(h) * 4) // h][:, :, :, (np.arange(w) * 4) // w]
+    fine = rng.uniform(-1, 1, size=shape)
+    return nd.array((0.7 * coarse + 0.3 * fine).astype(np.float32))
 
 
-def parameter_values(shapes_and_names, seed=0):
+def weight_gain(name):
+    """The weights' scale times sqrt(fan-in) for the registry's model `name`."""
+    if name.startswith('lenet'):
+        return 4.0
+    if name.startswith(('resnet', 'densenet')) or name.endswith('_bn'):
+        return 1.0
+    return 2 ** 0.5
+
+
+def parameter_values(shapes_and_names, seed=0, gain=1.0):
     """One float32 array per (name, shape), in order, as the module docstring says."""
     rng = np.random.default_rng(seed)
     values = []
@@ -65,20 +84,21 @@ def parameter_values(shapes_and_names, seed=0):
             value = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
         elif name.endswith('weight') and len(shape) > 1:
             value = rng.standard_normal(size=shape, dtype=np.float32)
-            value *= np.float32(1 / np.sqrt(np.prod(shape[1:])))
+            value *= np.float32(gain / np.sqrt(np.prod(shape[1:])))
         else:  # bias, beta, running or moving mean
             value = np.float32(0.1) * rng.standard_normal(size=shape, dtype=np.float32)
         values.append(value)
     return values
 
 
-def seed_parameters(net, input_shape, seed=0):
+def seed_parameters(net, input_shape, seed=0, gain=1.0):
     """Run `net` once on zeros of `input_shape` (so every shape is known), then
     set its parameters, in creation order, to `parameter_values`."""
     net.initialize(init.Zero(), force_reinit=True)
     net(nd.zeros((1,) + tuple(input_shape[1:])))
     params = list(net.collect_params().values())
-    for param, value in zip(params, parameter_values([(p.name, p.shape) for p in params], seed),
+    for param, value in zip(params, parameter_values([(p.name, p.shape) for p in params], seed,
+                                                            gain),
                             strict=True):
         param.set_data(nd.array(value))
     return net
@@ -87,7 +107,7 @@ def seed_parameters(net, input_shape, seed=0):
 def seeded_model(name, input_shape=None, seed=0, **kwargs):
     """The registry's `name` with seeded parameters, for a batch of `INPUTS[name]`."""
     shape = input_shape or (BATCH,) + INPUTS[name]
-    return seed_parameters(get_model(name, **kwargs), shape, seed)
+    return seed_parameters(get_model(name, **kwargs), shape, seed, weight_gain(name))
 
 
 def model_output(name):

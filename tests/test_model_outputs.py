@@ -25,7 +25,8 @@ from mxnet import nd
 
 import numpy_reference as ref
 import seeded_models
-from seeded_models import INPUTS, SLOW, expectation_path, seed_parameters, seeded_input, seeded_model
+from seeded_models import (INPUTS, SLOW, expectation_path, seed_parameters, seeded_input,
+                           seeded_model, weight_gain)
 from d2lnets.models import get_model, list_models
 from d2lnets.models.batchnorm import batch_norm
 from d2lnets.models.densenet import DenseBlock
@@ -61,7 +62,7 @@ def test_output_equals_stored_expectation(name):
     assert output.shape == expected.shape
     close(output, expected)
     # the comparison is not empty: the two examples of the batch give different outputs
-    assert np.abs(expected[0] - expected[1]).max() > 1e-3 * np.abs(expected).max()
+    assert np.abs(expected[0] - expected[1]).max() > 1e-2 * np.abs(expected).max()
 
 
 # ---------------------------------------------------------------- MXNet's model zoo
@@ -78,8 +79,8 @@ ZOO_FAST = {'resnet18', 'resnet50_v1', 'densenet121', 'squeezenet1_0', 'squeezen
 IMAGENET = (1, 3, 224, 224)  # the zoo's DenseNet and SqueezeNet pool 7x7 and 13x13 maps
 
 
-def seeded_zoo(zoo_name, shape=IMAGENET):
-    return seed_parameters(mx.gluon.model_zoo.vision.get_model(zoo_name), shape, seed=3)
+def seeded_zoo(zoo_name, shape=IMAGENET, gain=1.0):
+    return seed_parameters(mx.gluon.model_zoo.vision.get_model(zoo_name), shape, 3, gain)
 
 
 def copy_by_name(source, target, shape):
@@ -97,7 +98,7 @@ def copy_by_name(source, target, shape):
 @pytest.mark.parametrize('name', [n if n in ZOO_FAST else pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(ZOO)])
 def test_same_output_as_model_zoo(name):
-    zoo = seeded_zoo(ZOO[name])
+    zoo = seeded_zoo(ZOO[name], gain=weight_gain(name))
     ours = copy_by_name(zoo, get_model(name), IMAGENET)
     X = seeded_input(IMAGENET)
     expected = zoo(X).asnumpy()

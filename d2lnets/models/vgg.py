@@ -46,23 +46,29 @@ class LocalResponseNorm(nn.HybridBlock):
         return F.LRN(x, **self._args)
 
 
-def vgg_layers(num_convs, num_channels, kernel_sizes=None, batch_norm=False, lrn=False):
-    """The layers of one VGG block: `num_convs` size-preserving convolutions,
-    each followed by a ReLU, then 2x2 max pooling.
+def vgg_layers(num_convs, num_channels, kernel_sizes=None, batch_norm=False, lrn=False,
+               relu_layer=False):
+    """The layers of one VGG block: `num_convs` size-preserving convolutions
+    with ReLU, then 2x2 max pooling.
 
     `kernel_sizes` gives each convolution's kernel (default all 3); `batch_norm`
-    puts batch normalisation before each ReLU; `lrn` puts local response
-    normalisation before the pooling.
+    puts batch normalisation before each ReLU (then a layer of its own); `lrn`
+    puts local response normalisation before the pooling. Without batch norm
+    the ReLU is the convolution's activation, as the book writes it, or with
+    `relu_layer` a layer of its own, as MXNet's model zoo lays it out.
     """
     kernel_sizes = tuple(kernel_sizes or (3,) * num_convs)
     if len(kernel_sizes) != num_convs:
         raise ValueError(f'{num_convs} convolutions but {len(kernel_sizes)} kernel sizes')
+    separate = batch_norm or relu_layer
     layers = []
     for k in kernel_sizes:
-        layers.append(nn.Conv2D(num_channels, kernel_size=k, padding=k // 2))
+        layers.append(nn.Conv2D(num_channels, kernel_size=k, padding=k // 2,
+                                activation=None if separate else 'relu'))
         if batch_norm:
             layers.append(nn.BatchNorm())
-        layers.append(nn.Activation('relu'))
+        if separate:
+            layers.append(nn.Activation('relu'))
     if lrn:
         layers.append(LocalResponseNorm())
     layers.append(nn.MaxPool2D(pool_size=2, strides=2))
@@ -120,7 +126,8 @@ def vgg_paper(config, batch_norm=False, num_classes=1000, fc_units=4096, dropout
     def features():
         layers = []
         for i, block in enumerate(conv_arch):
-            layers += vgg_layers(*block, batch_norm=batch_norm, lrn=lrn and i == 0)
+            layers += vgg_layers(*block, batch_norm=batch_norm, lrn=lrn and i == 0,
+                                 relu_layer=True)
         return layers + vgg_head(fc_units, dropout)
 
     prefix = f'vgg_{config.lower().replace("-", "_")}{"_bn" if batch_norm else ""}_'
