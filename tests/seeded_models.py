@@ -73,13 +73,13 @@ def weight_gain(name):
     return 2 ** 0.5
 
 
-def parameter_values(shapes_and_names, seed=0, gain=1.0):
+def parameter_values(shapes_and_names, seed=0, gain=1.0, var_range=(0.05, 1.0)):
     """One float32 array per (name, shape), in order, as the module docstring says."""
     rng = np.random.default_rng(seed)
     values = []
     for name, shape in shapes_and_names:
         if name.endswith('running_var') or name.endswith('moving_var'):
-            value = rng.uniform(0.05, 1.0, size=shape).astype(np.float32)
+            value = rng.uniform(*var_range, size=shape).astype(np.float32)
         elif name.endswith('gamma'):
             value = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
         elif name.endswith('weight') and len(shape) > 1:
@@ -91,14 +91,14 @@ def parameter_values(shapes_and_names, seed=0, gain=1.0):
     return values
 
 
-def seed_parameters(net, input_shape, seed=0, gain=1.0):
+def seed_parameters(net, input_shape, seed=0, gain=1.0, var_range=(0.05, 1.0)):
     """Run `net` once on zeros of `input_shape` (so every shape is known), then
     set its parameters, in creation order, to `parameter_values`."""
     net.initialize(init.Zero(), force_reinit=True)
     net(nd.zeros((1,) + tuple(input_shape[1:])))
     params = list(net.collect_params().values())
     for param, value in zip(params, parameter_values([(p.name, p.shape) for p in params], seed,
-                                                            gain),
+                                                            gain, var_range),
                             strict=True):
         param.set_data(nd.array(value))
     return net

@@ -208,14 +208,22 @@ def test_same_output_as_d2l_lenet_and_residual(tmp_path):
 
 # ---------------------------------------------------------------- float64 NumPy references
 
+# Moving variances near batch norm's epsilon (1e-5), so that a wrong epsilon shows.
+TINY_VAR = (1e-6, 1e-4)
+
+
 def arrays(block):
     return {k: p.data().asnumpy().astype(np.float64)
             for k, p in block._collect_params_with_prefix().items()}
 
 
 def bn(x, p, prefix, eps=1e-5):
-    return ref.batch_norm(x, p[prefix + 'gamma'], p[prefix + 'beta'],
-                          p[prefix + 'running_mean'], p[prefix + 'running_var'], eps)
+    """`ref.batch_norm` with the parameters of Gluon's BatchNorm or the book's
+    from-scratch one (moving_mean, moving_var, shaped (1, C, ...))."""
+    mean = p.get(prefix + 'running_mean', p.get(prefix + 'moving_mean'))
+    var = p.get(prefix + 'running_var', p.get(prefix + 'moving_var'))
+    return ref.batch_norm(x, p[prefix + 'gamma'].ravel(), p[prefix + 'beta'].ravel(),
+                          mean.ravel(), var.ravel(), eps)
 
 
 def test_lenet_against_numpy():
@@ -240,7 +248,8 @@ def test_lenet_against_numpy():
 def test_book_residual_against_numpy(use_1x1conv, strides):
     """relu(BN(conv(relu(BN(conv(X))))) + shortcut(X)), biased convolutions."""
     channels = 4 if use_1x1conv else 3
-    block = seed_parameters(Residual(channels, use_1x1conv, strides), (2, 3, 7, 7))
+    block = seed_parameters(Residual(channels, use_1x1conv, strides), (2, 3, 7, 7),
+                            var_range=TINY_VAR)
     X = seeded_input((2, 3, 7, 7))
     x, p = X.asnumpy().astype(np.float64), arrays(block)
     y = ref.relu(bn(ref.conv2d(x, p['body.0.weight'], p['body.0.bias'], strides, 1), p,
@@ -255,7 +264,7 @@ def test_book_residual_against_numpy(use_1x1conv, strides):
 def test_bottleneck_against_numpy(layout):
     """v1.5: the stride on the 3x3 convolution, no biases; v1: on the first
     1x1, which has a bias, as the last 1x1 does."""
-    block = seed_parameters(Bottleneck(16, True, 2, layout), (2, 8, 7, 7))
+    block = seed_parameters(Bottleneck(16, True, 2, layout), (2, 8, 7, 7), var_range=TINY_VAR)
     X = seeded_input((2, 8, 7, 7))
     x, p = X.asnumpy().astype(np.float64), arrays(block)
     first, middle = (2, 1) if layout == 'v1' else (1, 2)
@@ -285,7 +294,7 @@ def test_inception_against_numpy():
 @pytest.mark.parametrize('bottleneck', [False, True])
 def test_dense_block_against_numpy(bottleneck):
     """Each step: X -> concat(X, conv_block(X)), the input's channels first."""
-    block = seed_parameters(DenseBlock(2, 3, bottleneck), (2, 4, 5, 5))
+    block = seed_parameters(DenseBlock(2, 3, bottleneck), (2, 4, 5, 5), var_range=TINY_VAR)
     X = seeded_input((2, 4, 5, 5))
     x, p = X.asnumpy().astype(np.float64), arrays(block)
     for step in range(2):  # step i: children 0 (identity) and 1 (the conv block)
@@ -330,3 +339,19 @@ def test_scratch_batch_norm_against_numpy():
     out, _, _ = batch_norm(*(nd.array(a) for a in (x, gamma, beta, mean, var)), eps=1e-5,
                            momentum=0.9)
     close(out.asnumpy(), ref.batch_norm(x, gamma, beta, mean, var, 1e-5), rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['lenet_bn', 'lenet_bn_scratch'])
+def test_batch_norm_lenet_against_numpy(name):
+    """First edition LeNet with batch norm (epsilon 1e-5) before every sigmoid;
+    moving variances near epsilon, so that a wrong epsilon shows."""
+    X = seeded_input((2, 1, 28, 28))
+    net = seed_parameters(get_model(name), (2, 1, 28, 28), gain=4.0, var_range=TINY_VAR)
+    x, p = X.asnumpy().astype(np.float64), arrays(net)
+    y = ref.sigmoid(bn(ref.conv2d(x, p['0.weight'], p['0.bias']), p, '1.'))
+    y = ref.pool2d(y, 2, 2)
+    y = ref.sigmoid(bn(ref.conv2d(y, p['4.weight'], p['4.bias']), p, '5.'))
+    y = ref.pool2d(y, 2, 2)
+    y = ref.sigmoid(bn(ref.dense(y, p['8.weight'], p['8.bias']), p, '9.'))
+    y = ref.sigmoid(bn(ref.dense(y, p['11.weight'], p['11.bias']), p, '12.'))
+    close(net(X).asnumpy(), ref.dense(y, p['14.weight'], p['14.bias']), rtol=1e-4)
