@@ -54,4 +54,5 @@ def relu(x):
 
 
 def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+    with np.errstate(over='ignore'):  # exp(-x) = inf for very negative x gives 0, as it should
+        return 1 / (1 + np.exp(-x))
