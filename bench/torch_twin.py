@@ -11,11 +11,11 @@ and SqueezeNet's `Fire`. Any other block raises `NotConvertible`.
 """
 import torch
 from mxnet.gluon import nn
-from mxnet.gluon.contrib.nn import HybridConcurrent
+from mxnet.gluon.contrib.nn import HybridConcurrent, Identity
 
-from d2lnets.models.densenet import DenseBlock
-from d2lnets.models.resnet import Bottleneck, Residual
+from d2lnets.models.resnet import Residual
 from d2lnets.models.squeezenet import Fire
+from d2lnets.viz.shapes import _runs_children_in_order
 
 ACTIVATIONS = {'relu': torch.nn.ReLU, 'sigmoid': torch.nn.Sigmoid, 'tanh': torch.nn.Tanh}
 
@@ -54,18 +54,6 @@ class Shortcut(torch.nn.Module):
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
-class Dense(torch.nn.Module):
-    """DenseNet's `DenseBlock`: each block's output concatenated to its input."""
-
-    def __init__(self, blocks):
-        super().__init__()
-        self.blocks = torch.nn.ModuleList(blocks)
-
-    def forward(self, x):
-        for block in self.blocks:
-            x = torch.cat([x, block(x)], dim=1)
-        return x
-
 
 class FireTwin(torch.nn.Module):
     """SqueezeNet's `Fire`: expand(squeeze(x)), plus the bypass when it has one
@@ -98,20 +86,16 @@ def _module(block):
 def _convert(block, layers):
     if isinstance(block, HybridConcurrent):
         layers.append(Concurrent([_module(path) for path in block], block.axis))
-    elif isinstance(block, (nn.HybridSequential, nn.Sequential)):
+    elif _runs_children_in_order(block):  # DenseBlock too: steps of (identity, conv block)
         for child in block:
             _convert(child, layers)
-    elif isinstance(block, Residual):
-        body = torch.nn.Sequential(_module(block.conv1), _module(block.bn1), torch.nn.ReLU(),
-                                   _module(block.conv2), _module(block.bn2))
-        layers.append(Shortcut(body, _shortcut(block.shortcut)))
-    elif isinstance(block, Bottleneck):
-        layers.append(Shortcut(_module(block.body), _shortcut(block.shortcut)))
-    elif isinstance(block, DenseBlock):
-        layers.append(Dense([_module(child) for child in block.net]))
+    elif isinstance(block, Residual):  # Bottleneck too
+        layers.append(Shortcut(_module(block.body), _shortcut(block.downsample)))
     elif isinstance(block, Fire):
         bypass = block.bypass if block.bypass_conv is None else _module(block.bypass_conv)
-        layers.append(FireTwin(_module(block.squeeze), _module(block.expand), bypass))
+        layers.append(FireTwin(_module(block[0]), _module(block[1]), bypass))
+    elif isinstance(block, Identity):
+        layers.append(torch.nn.Identity())
     elif isinstance(block, nn.Conv2D):
         layers.append(_conv(block))
         _activation(block.act, layers)

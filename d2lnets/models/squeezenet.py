@@ -7,11 +7,14 @@ convolutions side by side. Version 1.0 is the paper's Table 1; version 1.1
 earlier, for 2.4x less computation at the same accuracy. The paper's
 section 6 adds bypasses: "simple" around the Fire modules whose input and
 output widths match (3, 5, 7, 9), "complex" also a 1x1 convolution around
-the others (2, 4, 6, 8).
+the others (2, 4, 6, 8). The networks are laid out as MXNet's model zoo lays
+out its `squeezenet1_0` and `squeezenet1_1` (`features`, then `output`), so
+zoo files load by name.
 """
 from mxnet.gluon import nn
 from mxnet.gluon.contrib.nn import HybridConcurrent
 
+from .classifier import Classifier
 from .registry import register_model
 
 # version -> stem (channels, kernel) and layers: ('fire', squeeze, expand) or 'pool'
@@ -26,22 +29,34 @@ SPECS = {
 BYPASSES = ('none', 'simple', 'complex')
 
 
-class Fire(nn.HybridBlock):
-    """Squeeze (1x1, `squeeze` channels), then expand with 1x1 and 3x3
-    convolutions of `expand` channels each, concatenated; with `bypass`, the
-    input (through a 1x1 convolution when `bypass_conv`) is added."""
+def _conv_relu(channels, kernel_size, padding=0):
+    blk = nn.HybridSequential(prefix='')
+    blk.add(nn.Conv2D(channels, kernel_size, padding=padding), nn.Activation('relu'))
+    return blk
+
+
+class Fire(nn.HybridSequential):
+    """Squeeze (1x1 convolution of `squeeze` channels, ReLU), then expand with
+    1x1 and 3x3 convolutions of `expand` channels each (with ReLU), side by
+    side and concatenated; with `bypass`, the input (through a 1x1 convolution
+    when `bypass_conv`) is added.
+
+    Children 0 (squeeze) and 1 (expand) are laid out as the model zoo's Fire
+    module, so zoo files load by name.
+    """
 
     def __init__(self, squeeze, expand, bypass=False, bypass_conv=False, **kwargs):
         super().__init__(**kwargs)
-        self.squeeze = nn.Conv2D(squeeze, kernel_size=1, activation='relu')
-        self.expand = HybridConcurrent(axis=1)
-        self.expand.add(nn.Conv2D(expand, kernel_size=1, activation='relu'),
-                        nn.Conv2D(expand, kernel_size=3, padding=1, activation='relu'))
-        self.bypass = bypass
-        self.bypass_conv = nn.Conv2D(2 * expand, kernel_size=1) if bypass_conv else None
+        with self.name_scope():
+            paths = HybridConcurrent(axis=1, prefix='')
+            paths.add(_conv_relu(expand, 1), _conv_relu(expand, 3, padding=1))
+            self.add(_conv_relu(squeeze, 1), paths)
+            self.bypass = bypass
+            self.bypass_conv = nn.Conv2D(2 * expand, kernel_size=1) if bypass_conv else None
 
     def hybrid_forward(self, F, x):
-        out = self.expand(self.squeeze(x))
+        squeeze, expand = self[0], self[1]
+        out = expand(squeeze(x))
         if self.bypass_conv is not None:
             return out + self.bypass_conv(x)
         if self.bypass:
@@ -49,28 +64,44 @@ class Fire(nn.HybridBlock):
         return out
 
 
-def squeezenet(version='1.0', bypass='none', num_classes=1000, dropout=0.5):
-    """SqueezeNet `version` ('1.0' or '1.1') with `bypass` 'none', 'simple' or 'complex'."""
+def squeezenet_features(version='1.0', bypass='none', dropout=0.5):
+    """Stem, poolings and Fire modules of `version`, then dropout: every layer
+    but the output."""
     if version not in SPECS:
         raise ValueError(f'unknown SqueezeNet version {version!r}; valid: {", ".join(SPECS)}')
     if bypass not in BYPASSES:
         raise ValueError(f'unknown bypass {bypass!r}; valid: {", ".join(BYPASSES)}')
-    (stem_channels, stem_kernel), layers = SPECS[version]
-    net = nn.HybridSequential()
-    net.add(nn.Conv2D(stem_channels, kernel_size=stem_kernel, strides=2, activation='relu'))
+    (stem_channels, stem_kernel), specs = SPECS[version]
+    layers = [nn.Conv2D(stem_channels, kernel_size=stem_kernel, strides=2),
+              nn.Activation('relu')]
     fire_index = 1  # the paper numbers Fire modules from 2
-    for layer in layers:
-        if layer == 'pool':
-            net.add(nn.MaxPool2D(pool_size=3, strides=2, ceil_mode=True))
+    for spec in specs:
+        if spec == 'pool':
+            layers.append(nn.MaxPool2D(pool_size=3, strides=2, ceil_mode=True))
             continue
         fire_index += 1
-        _, squeeze, expand = layer
+        _, squeeze, expand = spec
         matching = fire_index % 2 == 1  # fire3, 5, 7, 9 keep their input width
-        net.add(Fire(squeeze, expand, bypass=bypass != 'none' and matching,
-                     bypass_conv=bypass == 'complex' and not matching))
-    net.add(nn.Dropout(dropout), nn.Conv2D(num_classes, kernel_size=1, activation='relu'),
-            nn.GlobalAvgPool2D(), nn.Flatten())
-    return net
+        layers.append(Fire(squeeze, expand, bypass=bypass != 'none' and matching,
+                           bypass_conv=bypass == 'complex' and not matching))
+    return layers + [nn.Dropout(dropout)]
+
+
+def squeezenet_output(num_classes):
+    """A 1x1 convolution to one channel per class with ReLU, global average pooling."""
+    blk = nn.HybridSequential(prefix='output_')
+    with blk.name_scope():
+        blk.add(nn.Conv2D(num_classes, kernel_size=1), nn.Activation('relu'),
+                nn.GlobalAvgPool2D(), nn.Flatten())
+    return blk
+
+
+def squeezenet(version='1.0', bypass='none', num_classes=1000, dropout=0.5):
+    """SqueezeNet `version` ('1.0' or '1.1') with `bypass` 'none', 'simple' or
+    'complex', laid out as the model zoo's (`features`, then `output`)."""
+    name = f'squeezenet{version.replace(".", "_")}_' + ('' if bypass == 'none' else bypass + '_')
+    return Classifier(lambda: squeezenet_features(version, bypass, dropout),
+                      lambda: squeezenet_output(num_classes), prefix=name)
 
 
 @register_model(input_shape=(3, 224, 224))

@@ -12,6 +12,7 @@ fully-connected layers.
 """
 from mxnet.gluon import nn
 
+from .classifier import Classifier
 from .registry import register_model
 
 # The paper's Table 1, by column. A is also the book's VGG-11.
@@ -45,32 +46,52 @@ class LocalResponseNorm(nn.HybridBlock):
         return F.LRN(x, **self._args)
 
 
-def vgg_block(num_convs, num_channels, kernel_sizes=None, batch_norm=False, lrn=False):
-    """`num_convs` size-preserving convolutions with ReLU, then 2x2 max pooling.
+def vgg_layers(num_convs, num_channels, kernel_sizes=None, batch_norm=False, lrn=False,
+               relu_layer=False):
+    """The layers of one VGG block: `num_convs` size-preserving convolutions
+    with ReLU, then 2x2 max pooling.
 
     `kernel_sizes` gives each convolution's kernel (default all 3); `batch_norm`
-    puts batch normalisation before each ReLU; `lrn` puts local response
-    normalisation before the pooling.
+    puts batch normalisation before each ReLU (then a layer of its own); `lrn`
+    puts local response normalisation before the pooling. Without batch norm
+    the ReLU is the convolution's activation, as the book writes it, or with
+    `relu_layer` a layer of its own, as MXNet's model zoo lays it out.
     """
     kernel_sizes = tuple(kernel_sizes or (3,) * num_convs)
     if len(kernel_sizes) != num_convs:
         raise ValueError(f'{num_convs} convolutions but {len(kernel_sizes)} kernel sizes')
-    blk = nn.HybridSequential()
+    separate = batch_norm or relu_layer
+    layers = []
     for k in kernel_sizes:
+        layers.append(nn.Conv2D(num_channels, kernel_size=k, padding=k // 2,
+                                activation=None if separate else 'relu'))
         if batch_norm:
-            blk.add(nn.Conv2D(num_channels, kernel_size=k, padding=k // 2),
-                    nn.BatchNorm(), nn.Activation('relu'))
-        else:
-            blk.add(nn.Conv2D(num_channels, kernel_size=k, padding=k // 2, activation='relu'))
+            layers.append(nn.BatchNorm())
+        if separate:
+            layers.append(nn.Activation('relu'))
     if lrn:
-        blk.add(LocalResponseNorm())
-    blk.add(nn.MaxPool2D(pool_size=2, strides=2))
+        layers.append(LocalResponseNorm())
+    layers.append(nn.MaxPool2D(pool_size=2, strides=2))
+    return layers
+
+
+def vgg_block(num_convs, num_channels, kernel_sizes=None, batch_norm=False, lrn=False):
+    """One VGG block (the book's `vgg_block`): `vgg_layers` in a HybridSequential."""
+    blk = nn.HybridSequential()
+    blk.add(*vgg_layers(num_convs, num_channels, kernel_sizes, batch_norm, lrn))
     return blk
 
 
+def vgg_head(fc_units=4096, dropout=0.5):
+    """The two dropout-regularised fully-connected layers before the output."""
+    return [nn.Dense(fc_units, activation='relu'), nn.Dropout(dropout),
+            nn.Dense(fc_units, activation='relu'), nn.Dropout(dropout)]
+
+
 def vgg(conv_arch, num_classes=10, fc_units=4096, dropout=0.5, batch_norm=False, lrn=False):
-    """The VGG network of `conv_arch`, then two dropout-regularised
-    fully-connected layers of `fc_units` and the output layer.
+    """The book's VGG network of `conv_arch`: one HybridSequential of blocks,
+    then two dropout-regularised fully-connected layers of `fc_units` and the
+    output layer.
 
     `lrn` adds local response normalisation to the first block only, as the
     paper's configuration A-LRN does.
@@ -78,9 +99,7 @@ def vgg(conv_arch, num_classes=10, fc_units=4096, dropout=0.5, batch_norm=False,
     net = nn.HybridSequential()
     for i, block in enumerate(conv_arch):
         net.add(vgg_block(*block, batch_norm=batch_norm, lrn=lrn and i == 0))
-    net.add(nn.Dense(fc_units, activation='relu'), nn.Dropout(dropout),
-            nn.Dense(fc_units, activation='relu'), nn.Dropout(dropout),
-            nn.Dense(num_classes))
+    net.add(*vgg_head(fc_units, dropout), nn.Dense(num_classes))
     return net
 
 
@@ -95,11 +114,24 @@ def narrow(conv_arch, ratio):
     return tuple((block[0], block[1] // ratio) + tuple(block[2:]) for block in conv_arch)
 
 
-def vgg_paper(config, batch_norm=False, num_classes=1000, **kwargs):
-    """The paper's configuration `config` ('A', 'A-LRN', 'B', 'C', 'D' or 'E')."""
+def vgg_paper(config, batch_norm=False, num_classes=1000, fc_units=4096, dropout=0.5):
+    """The paper's configuration `config` ('A', 'A-LRN', 'B', 'C', 'D' or 'E'),
+    laid out as MXNet's model zoo lays out its VGGs, so zoo files load by
+    name: `features` (every block's layers in one flat sequence, then the two
+    hidden fully-connected layers), then `output`."""
     if config not in CONFIGS:
         raise ValueError(f'unknown VGG configuration {config!r}; valid: {", ".join(CONFIGS)}')
-    return vgg(**CONFIGS[config], batch_norm=batch_norm, num_classes=num_classes, **kwargs)
+    conv_arch, lrn = CONFIGS[config]['conv_arch'], CONFIGS[config].get('lrn', False)
+
+    def features():
+        layers = []
+        for i, block in enumerate(conv_arch):
+            layers += vgg_layers(*block, batch_norm=batch_norm, lrn=lrn and i == 0,
+                                 relu_layer=True)
+        return layers + vgg_head(fc_units, dropout)
+
+    prefix = f'vgg_{config.lower().replace("-", "_")}{"_bn" if batch_norm else ""}_'
+    return Classifier(features, lambda: nn.Dense(num_classes, prefix='output_'), prefix=prefix)
 
 
 @register_model(input_shape=(1, 224, 224))

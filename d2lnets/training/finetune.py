@@ -16,6 +16,7 @@ from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
 from ..models import get_model, model_input_shape
+from ..models.classifier import Classifier
 from .loop import as_context_list, train_ch5
 
 OPTIMIZERS = ('adam', 'sgd')
@@ -62,15 +63,24 @@ def load_by_order(net, path, skip_last=0):
 
 
 def replace_output(net, num_classes):
-    """`net` (a HybridSequential) with its last layer replaced by a new,
-    Xavier-initialised Dense layer of `num_classes` outputs."""
+    """`net` with its output layer replaced by a new, Xavier-initialised Dense
+    layer of `num_classes` outputs: for an ImageNet network laid out as the
+    model zoo's (a `Classifier`), its `output` is replaced in place; for a
+    HybridSequential ending in a Dense layer, a new HybridSequential of the
+    same layers but the last is returned."""
+    ctx = list(net.collect_params().values())[0].list_ctx()
+    if isinstance(net, Classifier) and isinstance(net.output, nn.Dense):
+        with net.name_scope():
+            net.output = nn.Dense(num_classes, prefix='output_')
+        net.output.initialize(init.Xavier(), ctx=ctx)
+        return net
     if not isinstance(net, nn.HybridSequential) or not isinstance(net[-1], nn.Dense):
         raise ValueError('replace_output needs a HybridSequential ending in a Dense layer')
     new = nn.HybridSequential()
     for block in list(net)[:-1]:
         new.add(block)
     output = nn.Dense(num_classes)
-    output.initialize(init.Xavier(), ctx=list(net.collect_params().values())[0].list_ctx())
+    output.initialize(init.Xavier(), ctx=ctx)
     new.add(output)
     return new
 
