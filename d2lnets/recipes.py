@@ -162,7 +162,7 @@ RECIPES = {r.chapter: r for r in (
     Recipe('squeezenet', 'SqueezeNet', 'Iandola et al. 2016; trained as D2L 8.3 (5.8)',
            partial(squeezenet, num_classes=10),
            book=dict(version='1.0', bypass='none', lr=0.1, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=96),
+           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=32),
            min_resize=29,  # version 1.0's 7x7 stride-2 stem, three 3x3 stride-2 poolings
            book_test_acc=None),
 )}

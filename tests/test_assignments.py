@@ -38,13 +38,36 @@ def test_the_reference_passes_every_check(name):
         assert result.passed, result.message
 
 
-class ConcatFirst(DenseBlock):
-    """A DenseBlock that puts each new output before its input."""
+class BookDenseBlock(nn.HybridBlock):
+    """The book's DenseBlock, as a student writes it: a list of conv blocks,
+    each output concatenated after its input (the library's is built
+    differently, as the model zoo's: steps of identity and conv block)."""
+
+    def __init__(self, num_convs, num_channels, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.net = nn.HybridSequential()
+            for _ in range(num_convs):
+                self.net.add(conv_block(num_channels))
+
+    def hybrid_forward(self, F, X):
+        for blk in self.net:
+            X = F.concat(X, blk(X), dim=1)
+        return X
+
+
+class ConcatFirst(BookDenseBlock):
+    """The book's DenseBlock putting each new output before its input."""
 
     def hybrid_forward(self, F, X):
         for blk in self.net:
             X = F.concat(blk(X), X, dim=1)
         return X
+
+
+def test_the_books_dense_block_passes():
+    assert all(r.passed for r in results('densenet', dict(REFERENCES,
+                                                          DenseBlock=BookDenseBlock)))
 
 
 class UnbiasedBatchNorm(BatchNorm):
@@ -62,19 +85,35 @@ class UnbiasedBatchNorm(BatchNorm):
         return self.gamma.data() * X_hat + self.beta.data()
 
 
-class SwappedFire(Fire):
-    """A Fire module that concatenates the 3x3 path before the 1x1 one."""
+class StudentFire(nn.HybridBlock):
+    """A Fire module as a student writes it: squeeze, then the 1x1 and 3x3
+    expand paths concatenated (in another `order`, or with another
+    activation in the squeeze layer, when asked)."""
+
+    def __init__(self, squeeze, expand, squeeze_act='relu', order=(0, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.order = order
+        with self.name_scope():
+            self.squeeze = nn.Conv2D(squeeze, kernel_size=1, activation=squeeze_act)
+            self.expand1 = nn.Conv2D(expand, kernel_size=1, activation='relu')
+            self.expand3 = nn.Conv2D(expand, kernel_size=3, padding=1, activation='relu')
 
     def hybrid_forward(self, F, x):
         squeezed = self.squeeze(x)
-        one, three = self.expand[0](squeezed), self.expand[1](squeezed)
-        return F.concat(three, one, dim=1)
+        paths = (self.expand1(squeezed), self.expand3(squeezed))
+        return F.concat(*(paths[i] for i in self.order), dim=1)
+
+
+def SwappedFire(squeeze, expand):
+    return StudentFire(squeeze, expand, order=(1, 0))
 
 
 def sigmoid_fire(squeeze, expand):
-    fire = Fire(squeeze, expand)
-    fire.squeeze = nn.Conv2D(squeeze, kernel_size=1, activation='sigmoid')
-    return fire
+    return StudentFire(squeeze, expand, squeeze_act='sigmoid')
+
+
+def test_a_fire_module_written_another_way_passes():
+    assert all(r.passed for r in results('fire', dict(REFERENCES, Fire=StudentFire)))
 
 
 def no_relu_transition(num_channels):

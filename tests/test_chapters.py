@@ -102,7 +102,7 @@ def test_squeezenet_versions_and_bypasses(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split('output shape:')[1].split('params:')[0].strip() == '(1, 64, 15, 15)'
-    assert any(line.startswith('fire') and 'params:' in line for line in lines)
+    assert any('_fire' in line.split()[0] and 'params:' in line for line in lines)
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(out / 'history.json'))
     assert history['meta']['title'] == 'SqueezeNet 1.1, complex bypass, 32x32'

@@ -29,6 +29,7 @@ from d2lnets.inference import predict
 from d2lnets.models import UnknownModelError, get_model
 from d2lnets.models.lenet import lenet
 from d2lnets.training import launch
+from d2lnets.training.outlock import LOCK
 from d2lnets.viz.shapes import print_layer_shapes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,10 +40,13 @@ OFFLINE = {'http_proxy': 'http://127.0.0.1:9', 'https_proxy': 'http://127.0.0.1:
 # Helpers ----------------------------------------------------------------------
 
 def snapshot(folder):
-    """{relative path: sha256} of every file under `folder`."""
+    """{relative path: sha256} of every file under `folder` but the lock file
+    a run leaves there (d2lnets.training.outlock; it holds no result)."""
     found = {}
     for directory, _, files in os.walk(folder):
         for name in files:
+            if name == LOCK:
+                continue
             path = os.path.join(directory, name)
             with open(path, 'rb') as f:
                 found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()

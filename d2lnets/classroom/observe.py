@@ -9,8 +9,9 @@ cross from the process that runs a student's code to the one that judges it:
   layer's ``kind`` ('convolution', 'max pooling', ...), its ``activation``
   (built in, as ``Conv2D(activation='relu')``, or a separate activation
   block that runs right after it: the two are the same step), ``detail``
-  (kernel, padding, strides), output ``shape`` and ``values``. Dropout is
-  left out (it does nothing outside training).
+  (kernel, padding, strides), output ``shape`` and ``values``. Dropout and
+  the identity (a path of a concatenation that passes its input on, as the
+  library's DenseBlock has) are left out: they compute nothing here.
 - ``outputs``: named results, ``[['output', array]]`` for a block.
 - ``weights``: the parameters' values, in the order the layers run, and
   ``layout``: how many of them each layer has.
@@ -25,6 +26,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
 from mxnet.gluon import nn
+from mxnet.gluon.contrib.nn import Identity
 
 SEED = 0
 _KINDS = ((nn.Conv2D, 'convolution'), (nn.Dense, 'dense layer'), (nn.BatchNorm, 'batch norm'),
@@ -102,7 +104,7 @@ class _Recorder:
 
     def _record(self, layer, inputs, output):
         out = output[0] if isinstance(output, (list, tuple)) else output
-        if isinstance(layer, nn.Dropout) or not isinstance(out, nd.NDArray):
+        if isinstance(layer, (nn.Dropout, Identity)) or not isinstance(out, nd.NDArray):
             return
         if is_activation(layer) and self.steps:
             self.steps[-1].update(activation=activation_name(layer), values=out.asnumpy())
