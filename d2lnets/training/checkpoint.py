@@ -160,6 +160,13 @@ class Checkpoint:
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
                                   f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
+        if self.trainer_states and not _states_fit(trainer):
+            raise CheckpointError(
+                f'the optimizer state in {self.directory} does not fit this trainer\'s '
+                f'parameters: a Trainer given net.collect_params() orders them by name, and '
+                f'this network\'s layers are numbered differently from the saved run\'s; '
+                f'build it with gluon.Trainer(list(net.collect_params().values()), ...) in '
+                f'both runs, or build the network as the saved run did')
         return history
 
     def _complete(self):
@@ -188,6 +195,18 @@ class Checkpoint:
 
 def _write_parameters(net, path):
     net.save_parameters(path)
+
+
+def _states_fit(trainer):
+    """Whether every loaded optimizer state has the shape of the parameter it
+    is paired with (by index in the trainer's order)."""
+    for updater in getattr(trainer, '_updaters', []):
+        for index, state in updater.states.items():
+            shape = trainer._params[index].shape
+            arrays = state if isinstance(state, (list, tuple)) else [state]
+            if any(getattr(a, 'shape', shape) != shape for a in arrays if a is not None):
+                return False
+    return True
 
 
 def _write_states(trainer, path):
