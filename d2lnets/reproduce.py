@@ -24,7 +24,8 @@ import time
 
 from .recipes import get_recipe, list_recipes
 from .training.checkpoint import Checkpoint
-from .training.history import History, atomic_write_text
+from ._files import write_text
+from .training.history import History
 
 RECORD = 'reproduce.json'
 MEMORY_LIMIT_MIB = 8 * 1024
@@ -54,7 +55,7 @@ def run_chapter(chapter, out, extra_args=(), python=sys.executable):
     record = load_record(directory)
     record['sessions'].append(session)
     os.makedirs(directory, exist_ok=True)
-    atomic_write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
+    write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
     return session
 
 
@@ -160,7 +161,7 @@ def main(argv=None):
     table = markdown_table(args.chapters, args.out)
     print(table, end='')
     if args.table:
-        atomic_write_text(args.table, table)
+        write_text(args.table, table)
     if failed:
         print(f'reproduce: error: {", ".join(failed)} did not finish (see above); run the same '
               f'command again to resume', file=sys.stderr)

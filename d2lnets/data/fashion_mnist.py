@@ -23,12 +23,12 @@ as IDX) still passes, while a truncated or altered file never loads.
 """
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from functools import lru_cache
 
+from .._files import replacing
 from .sources import DOWNLOAD_TIMEOUT_S, DataNotFoundError, explicit_dirs, mxnet_dataset_dir
 from .idx import IDXError, parse_idx, payload_sha256, read_gzip_bytes
 
@@ -152,17 +152,13 @@ def _download_one(name, sha256, target, mirrors):
     failures = []
     for base in mirrors:
         url = base + name
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=f'.{name}.', suffix='.part')
         try:
-            with os.fdopen(fd, 'wb') as out, \
-                    urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                shutil.copyfileobj(response, out)
-            _verified_payload(tmp, sha256)
-            os.replace(tmp, os.path.join(target, name))
+            with replacing(os.path.join(target, name)) as tmp:
+                with open(tmp, 'wb') as out, \
+                        urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                    shutil.copyfileobj(response, out)
+                _verified_payload(tmp, sha256)
             return
         except (OSError, IDXError, urllib.error.URLError) as err:
             failures.append(f'{url}: {getattr(err, "reason", err)}')
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise OSError(f'no mirror served {name} ({"; ".join(failures)})')

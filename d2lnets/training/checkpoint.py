@@ -29,6 +29,7 @@ import tempfile
 
 from mxnet.base import MXNetError
 
+from .._files import replacing
 from .._messages import first_line
 from .history import History
 
@@ -139,9 +140,8 @@ class Checkpoint:
     def copy_parameters(self, path):
         """Copy the saved parameters to `path` (through a temporary file)."""
         current = self._complete()
-        tmp = f'{path}.copying'
-        shutil.copyfile(os.path.join(current, PARAMS), tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            shutil.copyfile(os.path.join(current, PARAMS), tmp)
 
     def restore(self, net, trainer, ctx, options=None):
         """Load parameters and optimizer state into `net` and `trainer`; return the history.

@@ -15,6 +15,7 @@ import mxnet as mx
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
+from .._files import replacing
 from ..models import get_model, model_input_shape
 from ..models.classifier import Classifier
 from .loop import as_context_list, train_ch5
@@ -140,8 +141,8 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
         if not earlier or acc > max(earlier):
             if best_path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
-                net.save_parameters(f'{best_path}.saving')
-                os.replace(f'{best_path}.saving', best_path)
+                with replacing(best_path) as tmp:
+                    net.save_parameters(tmp)
                 log(f'best validation accuracy so far ({acc:.3f}): saved {best_path}')
         if on_epoch is not None:
             on_epoch(history)

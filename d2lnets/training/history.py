@@ -1,7 +1,7 @@
 """The per-epoch record of a training run, saved and loaded as JSON."""
 import json
-import os
-import tempfile
+
+from .._files import write_text
 
 FIELDS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time', 'examples_per_sec')
 
@@ -30,7 +30,7 @@ class History:
 
     def save(self, path):
         """Write JSON atomically, so an interrupted write never leaves half a file."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + '\n')
+        write_text(path, json.dumps(self.to_dict(), indent=2) + '\n')
 
     @classmethod
     def load(cls, path):
@@ -38,15 +38,3 @@ class History:
             data = json.load(f)
         return cls(data['epochs'], data.get('meta'))
 
-
-def atomic_write_text(path, text):
-    """Write `text` to `path` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
