@@ -103,3 +103,28 @@ def test_evaluation_shows_a_bar_and_the_same_accuracy(terminal, capsys):
     assert capsys.readouterr().err == ''
     assert evaluate_accuracy(data, net, mx.cpu()) == quiet
     assert '/50 [' in capsys.readouterr().err
+
+
+def test_a_run_stopped_inside_an_epoch_closes_its_bar(terminal, capsys):
+    """Divergence (or Ctrl-C) in the middle of an epoch leaves no bar open
+    to be drawn over the one-line error."""
+    from tqdm import tqdm
+
+    from d2lnets.training.loop import TrainingDiverged
+
+    class Exploding:
+        """Batches whose third has an infinite image."""
+
+        def __iter__(self):
+            rng = np.random.default_rng(2)
+            for i in range(4):
+                X = mx.nd.array(rng.random((8, 1, 8, 8)) * (np.inf if i == 2 else 1))
+                yield X, mx.nd.array(rng.integers(0, 10, 8))
+
+    net = nn.Dense(10)
+    net.initialize()
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    with pytest.raises(TrainingDiverged) as info:  # holds the frames, as a handler would
+        train_ch5(net, Exploding(), Exploding(), 8, trainer, mx.cpu(), 1, check_every=1,
+                  progress=True)
+    assert info.tb is not None and not tqdm._instances

@@ -9,6 +9,7 @@ the trainer's kvstore sums their gradients.
 """
 import math
 import time
+from contextlib import closing
 
 import mxnet as mx
 import numpy as np
@@ -54,14 +55,13 @@ def evaluate_accuracy(data_iter, net, ctx, progress=None):
     `ctx` is a context or a list of them. `progress`: as in `train_ch5`."""
     ctxs = as_context_list(ctx)
     acc_sum, n = nd.zeros(1, ctx=ctxs[0]), 0
-    bar = progress_bar(show_progress(progress), examples_in(data_iter), 'test')
-    for X, y in data_iter:
-        for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
-            correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
-            acc_sum += correct.as_in_context(ctxs[0])
-        n += y.shape[0]
-        bar.update(y.shape[0])
-    bar.close()
+    with closing(progress_bar(show_progress(progress), examples_in(data_iter), 'test')) as bar:
+        for X, y in data_iter:
+            for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
+                correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
+                acc_sum += correct.as_in_context(ctxs[0])
+            n += y.shape[0]
+            bar.update(y.shape[0])
     return acc_sum.asscalar() / n
 
 
@@ -181,24 +181,24 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
             np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
         if hasattr(train_iter, 'set_epoch'):
             train_iter.set_epoch(epoch)
-        bar = progress_bar(show, examples_in(train_iter), f'epoch {epoch}')
-        for i, (X, y) in enumerate(train_iter, 1):
-            Xs, ys = split_batch(X, y, ctxs)
-            with autograd.record():
-                y_hats = [net(part) for part in Xs]
-                losses = [loss(y_hat, part).sum() for y_hat, part in zip(y_hats, ys, strict=True)]
-                idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
-            autograd.backward(losses + idle)
-            trainer.step(batch_size)
-            for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
-                loss_sum += batch_loss.as_in_context(ctxs[0])
-                right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
-                correct += right.as_in_context(ctxs[0])
-            n += y.shape[0]
-            bar.update(y.shape[0])
-            if i % check_every == 0:
-                _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
-        bar.close()
+        with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
+            for i, (X, y) in enumerate(train_iter, 1):
+                Xs, ys = split_batch(X, y, ctxs)
+                with autograd.record():
+                    y_hats = [net(part) for part in Xs]
+                    losses = [loss(y_hat, part).sum()
+                              for y_hat, part in zip(y_hats, ys, strict=True)]
+                    idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
+                autograd.backward(losses + idle)
+                trainer.step(batch_size)
+                for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
+                    loss_sum += batch_loss.as_in_context(ctxs[0])
+                    right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
+                    correct += right.as_in_context(ctxs[0])
+                n += y.shape[0]
+                bar.update(y.shape[0])
+                if i % check_every == 0:
+                    _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
         _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
         train_time = time.time() - start
         test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
