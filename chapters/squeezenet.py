@@ -4,9 +4,11 @@ global-average-pooled classifier it builds on.
 
 Prints the per-layer output shapes of SqueezeNet --version 1.0 or 1.1, with
 --bypass none, simple or complex, on a 1x1x224x224 input, then trains it on
-Fashion-MNIST resized to 224 with NiN's setting: lr 0.1, batch 128, 5 epochs,
-Xavier initialisation, SGD. The network reads one channel and predicts ten
-classes (the registry's squeezenet1_0 etc. are ImageNet-shaped).
+Fashion-MNIST resized to 224 with NiN's setting but a lower learning rate:
+lr 0.02, batch 128, 5 epochs, SGD; the network keeps its own initialisation
+(He's, and N(0, 0.01) for the output convolution; d2lnets.models.squeezenet).
+It reads one channel and predicts ten classes (the registry's squeezenet1_0
+etc. are ImageNet-shaped).
 
     python -m chapters.squeezenet --version 1.1 --bypass simple
 """

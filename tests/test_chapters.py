@@ -117,7 +117,7 @@ def test_squeezenet_book_defaults():
     parser.add_argument('--bypass')
     args = parse_chapter_args(parser, ['--ctx', 'cpu'])
     assert (args.version, args.bypass, args.lr, args.batch_size, args.resize, args.epochs,
-            args.pictures) == ('1.0', 'none', 0.1, 128, 224, 5, True)
+            args.pictures) == ('1.0', 'none', 0.02, 128, 224, 5, True)
 
 
 def test_quick_preset_and_explicit_options():

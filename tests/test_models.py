@@ -96,6 +96,27 @@ def test_squeezenet_bypasses():
         squeezenet('1.0', 'partial')
 
 
+@pytest.mark.parametrize('version,bypass', [('1.0', 'none'), ('1.1', 'complex')])
+def test_squeezenet_keeps_its_initialisation_and_its_signal(version, bypass):
+    """Given the book's init.Xavier(), SqueezeNet keeps its own: He's for the
+    convolutions (std sqrt(2 / fan-in)), N(0, 0.01) for the output
+    convolution; so the signal reaches the classifier undiminished (Xavier's
+    left about 1e-4 of it and the loss at ln 10)."""
+    mx.random.seed(0)
+    net = squeezenet(version, bypass, num_classes=10)
+    net.initialize(init.Xavier())
+    x = nd.random.uniform(shape=(8, 1, 64, 64))
+    features = net.features[:-1](x)  # all but the dropout
+    net(x)
+    convs = [p for name, p in net.collect_params('.*weight').items() if 'output' not in name]
+    for param in convs:
+        weight = param.data().asnumpy()
+        fan_in = np.prod(weight.shape[1:])
+        assert weight.std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.15), param.name
+    assert net.output[0].weight.data().asnumpy().std() == pytest.approx(0.01, rel=0.15)
+    assert features.asnumpy().std() > 0.2 * x.asnumpy().std()
+
+
 @pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n.endswith('_v1')
                                   else n for n in list_models() if not n.startswith('vgg')])
 def test_every_model(name):

@@ -17,7 +17,7 @@ BOOK = {
     'batchnorm': dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5),
     'resnet': dict(lr=0.05, batch_size=256, resize=96, epochs=5),
     'densenet': dict(lr=0.1, batch_size=256, resize=96, epochs=5),
-    'squeezenet': dict(version='1.0', bypass='none', lr=0.1, batch_size=128, resize=224, epochs=5),
+    'squeezenet': dict(version='1.0', bypass='none', lr=0.02, batch_size=128, resize=224, epochs=5),
 }
 
 
