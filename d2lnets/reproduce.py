@@ -10,7 +10,10 @@ Each chapter runs as `python -m chapters.<name> --out OUT/<name>` (with
 `--resume` when OUT/<name> holds its checkpoint), in a process of its own so
 that its peak resident memory can be measured (`os.wait4`). What one
 invocation measured is appended to OUT/<name>/reproduce.json, so the table
-sums the wall time of every invocation and keeps the largest peak. Training
+sums the wall time and the CPU time of every invocation and keeps the
+largest peak. On a machine that other work shares (or with the run paused),
+wall time grows while CPU time (user and system, all threads) stays about
+what the run needs. Training
 time to the book's accuracy is the sum of the epochs' times (training and
 evaluation) up to the first epoch whose test accuracy reaches the book's; it
 leaves out start-up and data loading, which the wall time includes.
@@ -22,15 +25,15 @@ import subprocess
 import sys
 import time
 
+from ._files import write_text
 from .recipes import get_recipe, list_recipes
 from .training.checkpoint import Checkpoint
-from ._files import write_text
 from .training.history import History
 
 RECORD = 'reproduce.json'
 MEMORY_LIMIT_MIB = 8 * 1024
 COLUMNS = ('chapter', 'setting', 'epochs', 'test acc', 'book (GPU)', 'book acc reached',
-           'wall time', 'peak memory')
+           'wall time', 'CPU time', 'peak memory')
 
 
 def run_chapter(chapter, out, extra_args=(), python=sys.executable):
@@ -51,6 +54,7 @@ def run_chapter(chapter, out, extra_args=(), python=sys.executable):
     process.returncode = os.waitstatus_to_exitcode(status)
     session = {'command': command, 'resumed': resume, 'exit_code': process.returncode,
                'wall_s': round(time.time() - start, 1),
+               'cpu_s': round(usage.ru_utime + usage.ru_stime, 1),
                'peak_rss_mib': round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss is in KiB
     record = load_record(directory)
     record['sessions'].append(session)
@@ -110,7 +114,8 @@ def table_row(chapter, out):
         peak_text += ' (over 8 GiB)'
     return (f'{recipe.title} (`{chapter}`)', setting, f'{done} of {epochs_planned}', test_acc,
             '-' if book_acc is None else f'{book_acc:.3f}', reached_text,
-            _duration(sum(s['wall_s'] for s in sessions)) if sessions else '-', peak_text)
+            _duration(sum(s['wall_s'] for s in sessions)) if sessions else '-',
+            _duration(sum(s.get('cpu_s', 0) for s in sessions)) if sessions else '-', peak_text)
 
 
 def markdown_table(chapters, out):

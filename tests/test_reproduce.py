@@ -40,6 +40,8 @@ def test_runs_a_chapter_then_resumes_it_and_tabulates(tmp_path):
     record = json.load(open(tmp_path / 'lenet' / 'reproduce.json'))
     assert [s['resumed'] for s in record['sessions']] == [False, True]
     assert all(30 < s['peak_rss_mib'] < 8192 and s['exit_code'] == 0 for s in record['sessions'])
+    cores = len(os.sched_getaffinity(0))
+    assert all(0 < s['cpu_s'] <= s['wall_s'] * cores + 1 for s in record['sessions'])
     row = [line for line in second.stdout.splitlines() if line.startswith('| LeNet')][0]
     assert '| 2 of 2 |' in row
 
@@ -56,5 +58,5 @@ def test_a_failing_chapter_is_reported_and_the_table_still_written(tmp_path):
 
 def test_table_of_nothing_yet():
     table = markdown_table(['vgg'], '/nonexistent')
-    assert '| VGG-11 (`vgg`) | 224px, batch 128, lr 0.05 | 0 of 5 | - | 0.909 | not yet | - | - |' \
+    assert '| VGG-11 (`vgg`) | 224px, batch 128, lr 0.05 | 0 of 5 | - | 0.909 | not yet | - | - | - |' \
         in table
