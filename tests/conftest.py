@@ -1,6 +1,17 @@
-"""Import d2lnets before any test imports MXNet, so MXNet gets every core;
-fixtures the data tests share."""
-import d2lnets  # noqa: F401  (first)
+"""Import d2lnets before any test imports MXNet, so MXNet gets its cores;
+fixtures the data tests share.
+
+Under pytest-xdist (`-n auto` in setup.cfg) the workers share the machine's
+cores: each gets its share of threads (and so do the processes it starts),
+so that spinning OpenMP threads do not fight over the same cores.
+"""
+import os
+
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ and 'OMP_NUM_THREADS' not in os.environ:
+    os.environ['OMP_NUM_THREADS'] = str(max(
+        1, len(os.sched_getaffinity(0)) // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])))
+
+import d2lnets  # noqa: E402,F401  (before MXNet)
 import functools
 import http.server
 import threading
