@@ -116,7 +116,7 @@ def lenet_with_norm(norm='scratch'):
     `nn.BatchNorm` ('concise') or layer normalization ('layer')."""
     return NORMS[norm]()
 
-_SMOKE = dict(num_train=1000, num_test=500, epochs=1)
+_SMOKE = dict(num_train=500, num_test=200, epochs=1)
 _QUICK = dict(num_train=12000, num_test=2000, epochs=3)
 
 RECIPES = {r.chapter: r for r in (
@@ -127,7 +127,7 @@ RECIPES = {r.chapter: r for r in (
            book_test_acc=0.754),
     Recipe('alexnet', 'AlexNet', 'D2L 8.1 (5.6)', alexnet_book,
            book=dict(lr=0.01, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=96),
+           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=70),
            min_resize=67,  # an 11x11 stride-4 convolution, three 3x3 stride-2 poolings
            book_test_acc=0.867),
     Recipe('vgg', 'VGG-11', 'D2L 8.2 (5.7)', vgg11_fashion,
@@ -138,7 +138,7 @@ RECIPES = {r.chapter: r for r in (
            book_test_acc=0.909),
     Recipe('nin', 'NiN', 'D2L 8.3 (5.8)', nin,
            book=dict(lr=0.1, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=96),
+           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=70),
            min_resize=67,  # as AlexNet's first layers
            book_test_acc=0.812),
     Recipe('googlenet', 'GoogLeNet', 'D2L 8.4 (5.9)', googlenet,

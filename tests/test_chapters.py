@@ -72,12 +72,12 @@ def test_an_input_too_small_for_the_network_is_one_line(chapter, capsys, tmp_pat
 
 @pytest.mark.parametrize('chapter', sorted(set(CHAPTERS) - {'vgg', 'squeezenet'}))
 def test_a_short_run(chapter, tmp_path):
-    """At the book's input size, one epoch on 256 images (vgg and squeezenet have
+    """At the book's input size, one epoch on 20 images (vgg and squeezenet have
     their own tests)."""
     out = tmp_path / chapter
     result = subprocess.run(
         [sys.executable, '-m', f'chapters.{chapter}', '--ctx', 'cpu', '--epochs', '1',
-         '--num-train', '256', '--num-test', '100', '--out', str(out)],
+         '--num-train', '20', '--num-test', '20', '--out', str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -85,7 +85,7 @@ def test_a_short_run(chapter, tmp_path):
     assert shape == CHAPTERS[chapter]
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(out / 'history.json'))
-    assert history['meta']['num_train'] == 256 and len(history['epochs']) == 1
+    assert history['meta']['num_train'] == 20 and len(history['epochs']) == 1
     for name in PICTURE_FILES:
         assert (out / name).read_bytes()[:4] == b'\x89PNG', name
 

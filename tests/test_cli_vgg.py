@@ -53,8 +53,8 @@ def run_chapter(*args):
 
 def test_a_short_run_prints_trains_writes_and_resumes(tmp_path):
     out = str(tmp_path / 'run')
-    common = ['--quick', '--ctx', 'cpu', '--num-train', '500', '--num-test', '200',
-              '--out', out]
+    common = ['--quick', '--ctx', 'cpu', '--num-train', '100', '--num-test', '50',
+              '--no-pictures', '--out', out]
     first = run_chapter(*common, '--epochs', '1')
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
@@ -65,7 +65,7 @@ def test_a_short_run_prints_trains_writes_and_resumes(tmp_path):
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(os.path.join(out, 'history.json')))
     assert [e['epoch'] for e in history['epochs']] == [1]
-    assert history['meta']['num_train'] == 500 and history['meta']['lr'] == 0.05
+    assert history['meta']['num_train'] == 100 and history['meta']['lr'] == 0.05
     assert os.path.getsize(os.path.join(out, 'curves.png')) > 1000
 
     second = run_chapter(*common, '--epochs', '2', '--resume')

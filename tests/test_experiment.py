@@ -6,7 +6,7 @@ import pytest
 
 from chapters import lenet as lenet_chapter
 from d2lnets.experiment import run_experiment
-from d2lnets.recipes import UnknownRecipeError
+from d2lnets.recipes import UnknownRecipeError, get_recipe
 
 EPOCH = re.compile(r'^epoch \d+, loss [\d.]+, train acc [\d.]+, test acc [\d.]+')
 
@@ -19,8 +19,10 @@ def test_the_smoke_preset_equals_the_command_line_with_the_same_settings(tmp_pat
     lines = []
     net, history = run_experiment('lenet', 'smoke', out=str(tmp_path / 'py'), ctx=mx.cpu(),
                                   pictures=False, log=lines.append, epochs=2)
-    lenet_chapter.main(['--num-train', '1000', '--num-test', '500', '--epochs', '2',
-                        '--ctx', 'cpu', '--no-pictures', '--out', str(tmp_path / 'cli')])
+    smoke = get_recipe('lenet').settings('smoke')
+    lenet_chapter.main(['--num-train', str(smoke['num_train']), '--num-test',
+                        str(smoke['num_test']), '--epochs', '2', '--ctx', 'cpu', '--no-pictures',
+                        '--out', str(tmp_path / 'cli')])
     from_cli = epoch_lines(capsys.readouterr().out)
     assert len(history) == 2 and len(from_cli) == 2
     assert epoch_lines('\n'.join(lines)) == from_cli

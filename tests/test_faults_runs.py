@@ -29,7 +29,7 @@ from d2lnets.training.outlock import OutputLock
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = os.path.join(ROOT, 'tests', 'fault_child.py')
 CTX = mx.cpu()
-LENET = ['--ctx', 'cpu', '--num-train', '512', '--num-test', '256', '--batch-size', '128']
+LENET = ['--ctx', 'cpu', '--num-train', '512', '--num-test', '100', '--batch-size', '128']
 SAVE_STEPS = ['_write_parameters', '_write_states', '_write_history', '_write_manifest',
               '_retire', '_install', '_drop_retired']
 
@@ -163,8 +163,9 @@ def test_a_real_sigkill_mid_save_then_resume_prints_the_uninterrupted_lines(tmp_
     checkpoint/ on disk at that instant); --resume then finds epoch 2 and the
     run's epoch lines equal an uninterrupted run's with the same seed."""
     def child(fault, out, *extra):
-        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--out', str(out),
-                               *extra], cwd=str(tmp_path), capture_output=True, text=True,
+        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--no-pictures',
+                               '--out', str(out), *extra], cwd=str(tmp_path),
+                              capture_output=True, text=True,
                               timeout=600, env={**os.environ, 'PYTHONPATH': ROOT})
     whole = child('none', tmp_path / 'whole', '--epochs', '3')
     assert whole.returncode == 0, whole.stderr
@@ -182,8 +183,9 @@ def test_a_real_sigkill_mid_save_then_resume_prints_the_uninterrupted_lines(tmp_
 @pytest.mark.parametrize('fault', ['kill:step:6'] + [f'kill:{step}:2' for step in SAVE_STEPS])
 def test_every_real_sigkill_resumes_to_the_uninterrupted_history(tmp_path, fault):
     def child(fault, out, *extra):
-        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--out', str(out),
-                               '--epochs', '3', *extra], cwd=str(tmp_path), capture_output=True,
+        return subprocess.run([sys.executable, CHILD, fault, 'lenet', *LENET, '--no-pictures',
+                               '--out', str(out), '--epochs', '3', *extra], cwd=str(tmp_path),
+                              capture_output=True,
                               text=True, timeout=600, env={**os.environ, 'PYTHONPATH': ROOT})
     whole = child('none', tmp_path / 'whole')
     killed = child(fault, tmp_path / 'cut')

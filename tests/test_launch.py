@@ -211,12 +211,12 @@ def test_chapter_under_the_launcher(tmp_path):
     out = tmp_path / 'run'
     result, _ = run_launcher('-n', '2', '--timeout', '200', '--', sys.executable, '-m',
                              'chapters.lenet', '--kvstore', 'dist_sync', '--ctx', 'cpu',
-                             '--num-train', '1000', '--num-test', '200', '--epochs', '1',
-                             '--out', str(out), timeout=240)
+                             '--num-train', '200', '--num-test', '100', '--epochs', '1',
+                             '--no-pictures', '--out', str(out), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'worker rank 0 of 2, dist_sync' in result.stdout
     assert 'worker rank 1 of 2, dist_sync' in result.stdout
     meta = json.loads((out / 'history.json').read_text())['meta']
-    assert (meta['workers'], meta['parallel'], meta['num_train']) == (2, 'dist_sync', 1000)
+    assert (meta['workers'], meta['parallel'], meta['num_train']) == (2, 'dist_sync', 200)
     assert (out / 'checkpoint' / 'model.params').exists()
     assert not (out / 'checkpoint' / 'trainer.states').exists()  # on the servers

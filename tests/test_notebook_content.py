@@ -173,3 +173,26 @@ def test_each_check_catches_its_own_breakage(check):
     BREAKAGES[check](broken)
     assert check(broken) is not None
     assert [c.__name__ for c in CHECKS if c is not check and c(broken) is not None] == []
+
+
+SMOKE_SENTENCE = re.compile(r'(\d[\d,]*)\s+images(?:\s+at\s+(\d+)x\d+)?(?:[^.]*?tests\s+on\s+'
+                            r'(\d[\d,]*))?', re.DOTALL)
+
+
+@pytest.mark.parametrize('path', [p for p in CHAPTER_NOTEBOOKS
+                                  if not os.path.basename(p).startswith('10-')],
+                         ids=os.path.basename)
+def test_what_a_notebook_says_of_its_quick_run_is_its_recipes_smoke_preset(path):
+    """"With D2LNETS_QUICK=1 it trains on N images at RxR and tests on M": the
+    numbers are the ones the notebook runs (d2lnets.recipes' smoke preset)."""
+    from d2lnets.recipes import get_recipe
+    chapter = os.path.basename(path)[:-len('.ipynb')].split('-', 1)[1].replace('-', '')
+    smoke = get_recipe(chapter).settings('smoke')
+    text = '\n'.join(sources(read(path), 'markdown'))
+    after = text[text.index('D2LNETS_QUICK=1'):]
+    images, side, tested = SMOKE_SENTENCE.search(after[:400]).groups()
+    assert int(images.replace(',', '')) == smoke['num_train']
+    if side is not None:
+        assert int(side) == (smoke['resize'] or 28)
+    if tested is not None:
+        assert int(tested.replace(',', '')) == smoke['num_test']

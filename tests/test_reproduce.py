@@ -9,7 +9,7 @@ from d2lnets.reproduce import markdown_table, time_to_accuracy
 from d2lnets.training.history import History
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ['--num-train', '512', '--num-test', '256', '--ctx', 'cpu']
+SMALL = ['--num-train', '200', '--num-test', '100', '--ctx', 'cpu', '--no-pictures']
 
 
 def reproduce(out, *args):
