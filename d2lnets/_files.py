@@ -1,20 +1,20 @@
 """Write a file so that a reader never sees half of it: into a temporary file
 beside it, renamed over it only once complete (a rename within a directory is
-atomic), and removed when writing fails."""
+atomic), and removed when writing fails. The writer creates the temporary
+file itself, so the result has the permissions any file it writes gets
+(`tempfile.mkstemp` would make it readable by its owner only)."""
 import contextlib
 import os
-import tempfile
+import uuid
 
 
 @contextlib.contextmanager
 def replacing(path):
-    """Yield a temporary path in `path`'s directory to write; when the block
-    ends without an exception, rename it to `path`; in any case leave no
-    temporary file behind."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{os.path.basename(path)}.',
-                               suffix='.part')
-    os.close(fd)
+    """Yield a temporary path (not yet created) in `path`'s directory to
+    write; when the block ends without an exception, rename it to `path`; in
+    any case leave no temporary file behind."""
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f'.{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part')
     try:
         yield tmp
         os.replace(tmp, path)

@@ -22,3 +22,17 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
                 f.write('half of it')
             raise OSError('disk full')
     assert path.read_text() == 'the earlier best' and os.listdir(tmp_path) == ['best.params']
+
+
+def test_the_file_gets_the_permissions_any_written_file_gets(tmp_path):
+    """Not mkstemp's owner-only 0600: best.params or history.json shared on a
+    machine stays as readable as the rest of the run's files."""
+    plain = tmp_path / 'plain'
+    plain.write_text('x')
+    write_text(str(tmp_path / 'history.json'), 'x')
+    with replacing(str(tmp_path / 'best.params')) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(b'x')
+    mode = plain.stat().st_mode & 0o777
+    assert (tmp_path / 'history.json').stat().st_mode & 0o777 == mode
+    assert (tmp_path / 'best.params').stat().st_mode & 0o777 == mode
