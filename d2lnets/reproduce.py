@@ -115,7 +115,9 @@ def table_row(chapter, out):
     return (f'{recipe.title} (`{chapter}`)', setting, f'{done} of {epochs_planned}', test_acc,
             '-' if book_acc is None else f'{book_acc:.3f}', reached_text,
             _duration(sum(s['wall_s'] for s in sessions)) if sessions else '-',
-            _duration(sum(s.get('cpu_s', 0) for s in sessions)) if sessions else '-', peak_text)
+            _duration(sum(s['cpu_s'] for s in sessions))
+            if sessions and all('cpu_s' in s for s in sessions) else '-',  # older records lack it
+            peak_text)
 
 
 def markdown_table(chapters, out):

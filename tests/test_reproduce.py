@@ -60,3 +60,16 @@ def test_table_of_nothing_yet():
     table = markdown_table(['vgg'], '/nonexistent')
     assert '| VGG-11 (`vgg`) | 224px, batch 128, lr 0.05 | 0 of 5 | - | 0.909 | not yet | - | - | - |' \
         in table
+
+
+def test_cpu_time_of_a_record_written_before_it_was_measured_is_unknown(tmp_path):
+    """An invocation recorded without cpu_s makes the sum unknown ('-'), not less."""
+    (tmp_path / 'lenet').mkdir()
+    sessions = [{'wall_s': 60.0, 'peak_rss_mib': 300.0},
+                {'wall_s': 60.0, 'cpu_s': 100.0, 'peak_rss_mib': 300.0}]
+    (tmp_path / 'lenet' / 'reproduce.json').write_text(json.dumps({'sessions': sessions}))
+    row = markdown_table(['lenet'], str(tmp_path)).splitlines()[-1]
+    assert row.endswith('| 2 min 00 s | - | 0.3 GiB |')
+    (tmp_path / 'lenet' / 'reproduce.json').write_text(json.dumps({'sessions': sessions[1:]}))
+    row = markdown_table(['lenet'], str(tmp_path)).splitlines()[-1]
+    assert row.endswith('| 1 min 00 s | 1 min 40 s | 0.3 GiB |')
