@@ -64,7 +64,8 @@ def main(network, data_root):
     net.initialize(init.Xavier(), ctx=ctx)
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': LEARNING_RATE})
     print(json.dumps({'ready': True, 'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
-                      'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY')}), flush=True)
+                      'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
+                      'gomp_spincount': os.environ.get('GOMP_SPINCOUNT')}), flush=True)
     for line in sys.stdin:
         min_seconds, min_steps = float(line.split()[0]), int(line.split()[1])
         batches = TimedBatches(train_iter, min_seconds, min_steps, sync=nd.waitall)

@@ -411,6 +411,7 @@ def machine():
     info = dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), python=platform.python_version(),
                 mxnet=mx.__version__, omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
+                gomp_spincount=os.environ.get('GOMP_SPINCOUNT'),
                 user_omp_num_threads=USER_ENV.get('OMP_NUM_THREADS'),
                 user_omp_wait_policy=USER_ENV.get('OMP_WAIT_POLICY'),
                 load_average=os.getloadavg())

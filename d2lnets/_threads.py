@@ -6,10 +6,17 @@ faster training and 2x faster matrix products with both cores), and by
 default its threads go to sleep between the many small parallel regions of a
 training step; OMP_WAIT_POLICY=ACTIVE keeps them spinning instead (measured
 on a 2-core Xeon: LeNet 1.2-2.3x, BN-LeNet 2.4x, AlexNet 1.23x faster
-training; see docs/results.md). Processes that horovodrun (or mpirun)
-starts side by side on one machine share its cores. The thread pools read
-these variables when
-MXNet is loaded, so this must run before the first `import mxnet`; values
+training; see docs/results.md). But ACTIVE alone lets libgomp spin for
+minutes, and a thread team whose master has gone quiet (one of MXNet's
+engine threads) then holds a core the working team needs: training steps
+ran at half speed until the main thread happened to run a large array
+conversion. GOMP_SPINCOUNT=300000 (libgomp's own default spin, about
+3 ms) keeps threads spinning between operators and lets an idle team sleep
+(measured on a 2-core EPYC: LeNet's step 2.2x, BN-LeNet's 2.5x, AlexNet's
+chapter loop at 224x224 1.47x; see docs/results.md, "Threads"). Processes
+that horovodrun (or mpirun) starts side by side on one machine share its
+cores. The thread pools read these variables when MXNet is loaded, so this
+must run before the first `import mxnet`; values
 the user set win. When MXNet (or d2l, which imports it) came first and left
 OMP_NUM_THREADS unset on a machine with more cores, a warning says once how
 to fix it: its thread pools cannot be resized from Python afterwards.
@@ -19,15 +26,15 @@ import sys
 import warnings
 
 SET_BY_D2LNETS = False  # True once tune_threads() has set OMP_NUM_THREADS itself
-SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE'}
+SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE', 'GOMP_SPINCOUNT': '300000'}
 _warned = False  # warn_if_single_threaded() has warned
 
 
 def tune_threads():
     """Set OMP_NUM_THREADS to the usable core count (divided among the
     processes horovodrun or mpirun started on this machine) and
-    OMP_WAIT_POLICY to ACTIVE, each only if unset, and only if MXNet is not
-    loaded yet."""
+    OMP_WAIT_POLICY and GOMP_SPINCOUNT as SETTINGS says, each only if unset,
+    and only if MXNet is not loaded yet."""
     global SET_BY_D2LNETS
     if 'mxnet' in sys.modules:
         warn_if_single_threaded()

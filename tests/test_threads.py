@@ -11,7 +11,8 @@ PROBE = 'import d2lnets, os; print(os.environ["OMP_NUM_THREADS"])'
 
 def run_python(env_update, code):
     env = {k: v for k, v in os.environ.items()
-           if k not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'HOROVOD_LOCAL_SIZE')}
+           if k not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT',
+                         'HOROVOD_LOCAL_SIZE')}
     env.update(env_update)
     return subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=True)
@@ -43,6 +44,12 @@ def test_threads_spin_between_operators_unless_the_user_says_otherwise():
     code = 'import d2lnets, os; print(os.environ["OMP_WAIT_POLICY"])'
     assert omp_threads_seen({}, code) == 'ACTIVE'
     assert omp_threads_seen({'OMP_WAIT_POLICY': 'PASSIVE'}, code) == 'PASSIVE'
+
+
+def test_spinning_threads_give_their_core_back_after_a_few_milliseconds():
+    code = 'import d2lnets, os; print(os.environ["GOMP_SPINCOUNT"])'
+    assert omp_threads_seen({}, code) == '300000'
+    assert omp_threads_seen({'GOMP_SPINCOUNT': '0'}, code) == '0'
 
 
 MANY_CORES = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 usable cores')
