@@ -36,6 +36,7 @@ import d2lzh
 
 from bench.networks import LEARNING_RATE, NETWORKS
 from bench.timing import TimedBatches
+from d2lnets._threads import thread_settings
 
 
 def _download_without_checksum(url, path=None, sha1_hash=None, **kwargs):
@@ -63,9 +64,7 @@ def main(network, data_root):
     net = builder()
     net.initialize(init.Xavier(), ctx=ctx)
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': LEARNING_RATE})
-    print(json.dumps({'ready': True, 'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
-                      'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
-                      'gomp_spincount': os.environ.get('GOMP_SPINCOUNT')}), flush=True)
+    print(json.dumps(dict(ready=True, **thread_settings(os.environ))), flush=True)
     for line in sys.stdin:
         min_seconds, min_steps = float(line.split()[0]), int(line.split()[1])
         batches = TimedBatches(train_iter, min_seconds, min_steps, sync=nd.waitall)

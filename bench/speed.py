@@ -61,6 +61,7 @@ from mxnet.gluon import loss as gloss  # noqa: E402
 
 from bench.networks import LEARNING_RATE, NETWORKS  # noqa: E402
 from bench.timing import TimedBatches, interleaved, paired_ratio, spread, time_steps  # noqa: E402,E501
+from d2lnets._threads import thread_settings  # noqa: E402
 from d2lnets.data.batches import ImageBatches  # noqa: E402
 from d2lnets.data.fashion_mnist import FILES, load_arrays, search_dirs  # noqa: E402
 from d2lnets.training.loop import train_ch5  # noqa: E402
@@ -409,11 +410,8 @@ def machine():
     except (OSError, StopIteration):
         pass
     info = dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), python=platform.python_version(),
-                mxnet=mx.__version__, omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
-                gomp_spincount=os.environ.get('GOMP_SPINCOUNT'),
-                user_omp_num_threads=USER_ENV.get('OMP_NUM_THREADS'),
-                user_omp_wait_policy=USER_ENV.get('OMP_WAIT_POLICY'),
+                mxnet=mx.__version__, **thread_settings(os.environ),
+                **{f'user_{k}': v for k, v in thread_settings(USER_ENV).items()},
                 load_average=os.getloadavg())
     try:
         import torch

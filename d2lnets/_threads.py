@@ -16,10 +16,10 @@ conversion. GOMP_SPINCOUNT=300000 (libgomp's own default spin, about
 chapter loop at 224x224 1.47x; see docs/results.md, "Threads"). Processes
 that horovodrun (or mpirun) starts side by side on one machine share its
 cores. The thread pools read these variables when MXNet is loaded, so this
-must run before the first `import mxnet`; values
-the user set win. When MXNet (or d2l, which imports it) came first and left
-OMP_NUM_THREADS unset on a machine with more cores, a warning says once how
-to fix it: its thread pools cannot be resized from Python afterwards.
+must run before the first `import mxnet`; values the user set win. When
+MXNet (or d2l, which imports it) came first and left OMP_NUM_THREADS unset
+on a machine with more cores, a warning says once how to fix it: its thread
+pools cannot be resized from Python afterwards.
 """
 import os
 import sys
@@ -27,6 +27,7 @@ import warnings
 
 SET_BY_D2LNETS = False  # True once tune_threads() has set OMP_NUM_THREADS itself
 SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE', 'GOMP_SPINCOUNT': '300000'}
+THREAD_VARIABLES = ('OMP_NUM_THREADS', *SETTINGS)  # what tune_threads() may set
 _warned = False  # warn_if_single_threaded() has warned
 
 
@@ -44,6 +45,12 @@ def tune_threads():
     if 'OMP_NUM_THREADS' not in os.environ:
         os.environ['OMP_NUM_THREADS'] = str(max(1, usable_cores() // processes_here()))
         SET_BY_D2LNETS = True
+
+
+def thread_settings(env):
+    """The variables tune_threads() may set, as `env` has them: lower-case
+    names, None where unset (for the benchmark's records)."""
+    return {name.lower(): env.get(name) for name in THREAD_VARIABLES}
 
 
 def warn_if_single_threaded():
