@@ -11,9 +11,10 @@ Each chapter runs as `python -m chapters.<name> --out OUT/<name>` (with
 that its peak resident memory can be measured (`os.wait4`). What one
 invocation measured is appended to OUT/<name>/reproduce.json, so the table
 sums the wall time and the CPU time of every invocation and keeps the
-largest peak. On a machine that other work shares (or with the run paused),
-wall time grows while CPU time (user and system, all threads) stays about
-what the run needs. Training
+largest peak; an invocation stopped by Ctrl-C or SIGTERM is recorded too
+(its chapter's finished epochs are in the checkpoint). On a machine that
+other work shares (or with the run paused), wall time grows while CPU time
+(user and system, all threads) stays about what the run needs. Training
 time to the book's accuracy is the sum of the epochs' times (training and
 evaluation) up to the first epoch whose test accuracy reaches the book's; it
 leaves out start-up and data loading, which the wall time includes.
@@ -21,6 +22,7 @@ leaves out start-up and data loading, which the wall time includes.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,8 +34,13 @@ from .training.history import History
 
 RECORD = 'reproduce.json'
 MEMORY_LIMIT_MIB = 8 * 1024
+GRACE_SECONDS = 30
 COLUMNS = ('chapter', 'setting', 'epochs', 'test acc', 'book (GPU)', 'book acc reached',
            'wall time', 'CPU time', 'peak memory')
+
+
+class Terminated(KeyboardInterrupt):
+    """This process got SIGTERM (`main` raises it from the signal handler)."""
 
 
 def run_chapter(chapter, out, extra_args=(), python=sys.executable):
@@ -48,11 +55,13 @@ def run_chapter(chapter, out, extra_args=(), python=sys.executable):
     process = subprocess.Popen(command)
     try:
         _, status, usage = os.wait4(process.pid, 0)
-    except KeyboardInterrupt:
-        process.wait()
-        raise
+        stop = None
+    except KeyboardInterrupt as stopped:
+        stop = stopped
+        status, usage = _stop_child(process.pid, forward=isinstance(stop, Terminated))
     process.returncode = os.waitstatus_to_exitcode(status)
     session = {'command': command, 'resumed': resume, 'exit_code': process.returncode,
+               'interrupted': stop is not None,
                'wall_s': round(time.time() - start, 1),
                'cpu_s': round(usage.ru_utime + usage.ru_stime, 1),
                'peak_rss_mib': round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss is in KiB
@@ -60,7 +69,27 @@ def run_chapter(chapter, out, extra_args=(), python=sys.executable):
     record['sessions'].append(session)
     os.makedirs(directory, exist_ok=True)
     write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
+    if stop is not None:
+        raise stop
     return session
+
+
+def _stop_child(pid, forward):
+    """Wait for the interrupted chapter's process to end; (wait status, usage).
+
+    A terminal's Ctrl-C reaches the chapter too, and it ends by itself; it gets
+    GRACE_SECONDS to do so. SIGTERM sent to this process alone is `forward`ed
+    at once. Either way the chapter's finished epochs are in its checkpoint.
+    """
+    deadline = time.monotonic() + (0 if forward else GRACE_SECONDS)
+    while time.monotonic() < deadline:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGTERM)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage
 
 
 def load_record(directory):
@@ -152,17 +181,22 @@ def parse_args(argv=None):
     return args
 
 
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     failed = []
     for chapter in [] if args.table_only else args.chapters:
         print(f'reproduce: {chapter}', flush=True)
         try:
             session = run_chapter(chapter, args.out, args.extra)
-        except KeyboardInterrupt:
-            print('reproduce: interrupted; run the same command again to resume',
-                  file=sys.stderr)
-            sys.exit(130)
+        except KeyboardInterrupt as stop:
+            print(f'reproduce: {"terminated" if isinstance(stop, Terminated) else "interrupted"}; '
+                  f'run the same command again to resume', file=sys.stderr)
+            sys.exit(128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT))
         if session['exit_code'] != 0:
             failed.append(chapter)
     table = markdown_table(args.chapters, args.out)

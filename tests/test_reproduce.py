@@ -1,11 +1,14 @@
 """python -m d2lnets.reproduce: runs chapters, resumes them, and tabulates
 accuracy, time to the book's accuracy and peak memory."""
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
-from d2lnets.reproduce import markdown_table, time_to_accuracy
+from d2lnets.reproduce import GRACE_SECONDS, markdown_table, time_to_accuracy
 from d2lnets.training.history import History
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,3 +76,55 @@ def test_cpu_time_of_a_record_written_before_it_was_measured_is_unknown(tmp_path
     (tmp_path / 'lenet' / 'reproduce.json').write_text(json.dumps({'sessions': sessions[1:]}))
     row = markdown_table(['lenet'], str(tmp_path)).splitlines()[-1]
     assert row.endswith('| 1 min 00 s | 1 min 40 s | 0.3 GiB |')
+
+
+def start_reproduce(out, *args):
+    """reproduce in a process group of its own, as a shell runs it; its output
+    read line by line."""
+    return subprocess.Popen([sys.executable, '-m', 'd2lnets.reproduce', '--out', str(out), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+
+
+def stopped_after_first_epoch(tmp_path, send):
+    """Start a long LeNet run, `send(process)` a signal once its first epoch is
+    checkpointed (it is when the second's line is printed); (exit code, stderr,
+    the invocation's record, seconds from the signal to the end)."""
+    process = start_reproduce(tmp_path, '--chapters', 'lenet', '--', *SMALL, '--epochs', '500')
+    for line in process.stdout:
+        if line.startswith('epoch 2,'):
+            break
+    sent = time.monotonic()
+    send(process)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):   # the chapter, were it left behind
+            os.killpg(process.pid, signal.SIGKILL)
+    ended = time.monotonic() - sent
+    [session] = json.load(open(tmp_path / 'lenet' / 'reproduce.json'))['sessions']
+    return process.returncode, stderr, session, ended
+
+
+def test_sigterm_ends_the_chapter_and_its_time_is_still_recorded(tmp_path):
+    code, stderr, session, ended = stopped_after_first_epoch(tmp_path, lambda p: p.terminate())
+    assert code == 143, stderr
+    assert ended < GRACE_SECONDS / 2   # passed on to the chapter at once, not after the grace
+    assert stderr.strip().splitlines()[-1] == (
+        'reproduce: terminated; run the same command again to resume')
+    assert session['interrupted'] and session['exit_code'] == -15   # the chapter got it too
+    assert session['wall_s'] > 0 and session['cpu_s'] > 0 and session['peak_rss_mib'] > 30
+    row = markdown_table(['lenet'], str(tmp_path)).splitlines()[-1]
+    assert ' of 500 |' in row and '| 0 of' not in row
+    assert row.endswith(' GiB |') and '| - |' not in row.split('|', 7)[-1]   # times and memory
+
+
+def test_ctrl_c_lets_the_chapter_say_so_and_its_time_is_still_recorded(tmp_path):
+    code, stderr, session, _ = stopped_after_first_epoch(
+        tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT))   # a terminal signals the group
+    assert code == 130, stderr
+    assert 'chapters.lenet: interrupted; finished epochs are in the checkpoint' in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        'reproduce: interrupted; run the same command again to resume')
+    assert session['interrupted'] and session['exit_code'] == 130
+    assert session['wall_s'] > 0 and session['cpu_s'] > 0
