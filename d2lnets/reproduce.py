@@ -194,9 +194,10 @@ def main(argv=None):
         try:
             session = run_chapter(chapter, args.out, args.extra)
         except KeyboardInterrupt as stop:
-            print(f'reproduce: {"terminated" if isinstance(stop, Terminated) else "interrupted"}; '
+            terminated = isinstance(stop, Terminated)
+            print(f'reproduce: {"terminated" if terminated else "interrupted"}; '
                   f'run the same command again to resume', file=sys.stderr)
-            sys.exit(128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT))
+            sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
         if session['exit_code'] != 0:
             failed.append(chapter)
     table = markdown_table(args.chapters, args.out)
