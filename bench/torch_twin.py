@@ -9,6 +9,7 @@ are built of: `HybridConcurrent` (GoogLeNet's Inception, SqueezeNet's
 expand layer), ResNet's `Residual` and `Bottleneck`, DenseNet's `DenseBlock`
 and SqueezeNet's `Fire`. Any other block raises `NotConvertible`.
 """
+import mxnet as mx
 import torch
 from mxnet.gluon import nn
 from mxnet.gluon.contrib.nn import HybridConcurrent, Identity
@@ -73,7 +74,13 @@ class FireTwin(torch.nn.Module):
 
 
 def torch_twin(block):
-    """A `torch.nn.Module` computing what the initialised Gluon `block` computes."""
+    """A `torch.nn.Module` computing what the initialised Gluon `block` computes.
+
+    It waits for MXNet's engine first: right after a forward pass in training
+    mode, oneDNN may still be reordering a convolution's weight in place, and
+    `asnumpy()` can read the weight half-reordered (seen on MXNet 1.9.1 under
+    load, 3 twins in 40 wrong; like apache/mxnet#15555)."""
+    mx.nd.waitall()
     return _module(block)
 
 

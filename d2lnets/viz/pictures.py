@@ -141,6 +141,9 @@ def _first_conv(net):
 
 
 def _weights(block):
+    # oneDNN may still be reordering the weight in place after a forward pass in
+    # training mode, and asnumpy() can read it half-reordered (apache/mxnet#15555)
+    mx.nd.waitall()
     try:
         return block.weight.list_data()[0].asnumpy()
     except (RuntimeError, mx.gluon.parameter.DeferredInitializationError):
