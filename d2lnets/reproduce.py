@@ -65,10 +65,15 @@ def run_chapter(chapter, out, extra_args=(), python=sys.executable):
                'wall_s': round(time.time() - start, 1),
                'cpu_s': round(usage.ru_utime + usage.ru_stime, 1),
                'peak_rss_mib': round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss is in KiB
-    record = load_record(directory)
-    record['sessions'].append(session)
-    os.makedirs(directory, exist_ok=True)
-    write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)   # a stop now comes after the record
+    try:
+        record = load_record(directory)
+        record['sessions'].append(session)
+        os.makedirs(directory, exist_ok=True)
+        write_text(os.path.join(directory, RECORD), json.dumps(record, indent=2) + '\n')
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     if stop is not None:
         raise stop
     return session
@@ -79,17 +84,23 @@ def _stop_child(pid, forward):
 
     A terminal's Ctrl-C reaches the chapter too, and it ends by itself; it gets
     GRACE_SECONDS to do so. SIGTERM sent to this process alone is `forward`ed
-    at once. Either way the chapter's finished epochs are in its checkpoint.
+    at once, and so is a second Ctrl-C or SIGTERM during the grace: the user
+    wants it over, and the invocation is still recorded. Either way the
+    chapter's finished epochs are in its checkpoint.
     """
     deadline = time.monotonic() + (0 if forward else GRACE_SECONDS)
-    while time.monotonic() < deadline:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
+    while True:
+        try:
+            while time.monotonic() < deadline:
+                done, status, usage = os.wait4(pid, os.WNOHANG)
+                if done:
+                    return status, usage
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGTERM)
+            _, status, usage = os.wait4(pid, 0)
             return status, usage
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGTERM)
-    _, status, usage = os.wait4(pid, 0)
-    return status, usage
+        except KeyboardInterrupt:
+            deadline = 0
 
 
 def load_record(directory):

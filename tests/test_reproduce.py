@@ -128,3 +128,17 @@ def test_ctrl_c_lets_the_chapter_say_so_and_its_time_is_still_recorded(tmp_path)
         'reproduce: interrupted; run the same command again to resume')
     assert session['interrupted'] and session['exit_code'] == 130
     assert session['wall_s'] > 0 and session['cpu_s'] > 0
+
+
+def test_a_second_stop_during_the_grace_ends_the_chapter_now_and_still_records(tmp_path):
+    def ctrl_c_then_sigterm(process):   # the chapter never sees the Ctrl-C, so it runs on
+        process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        process.terminate()
+
+    code, stderr, session, ended = stopped_after_first_epoch(tmp_path, ctrl_c_then_sigterm)
+    assert code == 130, stderr
+    assert ended < GRACE_SECONDS / 2
+    assert stderr.strip().splitlines()[-1] == (
+        'reproduce: interrupted; run the same command again to resume')
+    assert session['interrupted'] and session['exit_code'] == -15
