@@ -8,14 +8,11 @@ max pooling; later editions pad the first convolution by 2 (as LeNet-5's
 """
 from mxnet.gluon import nn
 
-from . import planewise
 from .registry import register_model
 
-# The first pooling layer (6 channels) pools plane by plane: the same numbers
-# as nn.MaxPool2D / nn.AvgPool2D, on a faster kernel (see planewise.py).
 EDITIONS = {
-    'first': dict(padding=0, first_pool=planewise.MaxPool2D, pool=nn.MaxPool2D),
-    'later': dict(padding=2, first_pool=planewise.AvgPool2D, pool=nn.AvgPool2D),
+    'first': dict(padding=0, pool=nn.MaxPool2D),
+    'later': dict(padding=2, pool=nn.AvgPool2D),
 }
 
 
@@ -25,7 +22,7 @@ def lenet_layers(edition='later', num_classes=10, norm=None):
     (2 dims), before its sigmoid, as the book's batch-normalised LeNet does."""
     if edition not in EDITIONS:
         raise ValueError(f'unknown LeNet edition {edition!r}; valid: {", ".join(EDITIONS)}')
-    padding, first_pool, pool = (EDITIONS[edition][key] for key in ('padding', 'first_pool', 'pool'))
+    padding, pool = EDITIONS[edition]['padding'], EDITIONS[edition]['pool']
     act = None if norm else 'sigmoid'
     layers = []
 
@@ -35,7 +32,7 @@ def lenet_layers(edition='later', num_classes=10, norm=None):
             layers.extend([norm(features, dims), nn.Activation('sigmoid')])
 
     add(nn.Conv2D(6, kernel_size=5, padding=padding, activation=act), 6, 4)
-    layers.append(first_pool(pool_size=2, strides=2))
+    layers.append(pool(pool_size=2, strides=2))
     add(nn.Conv2D(16, kernel_size=5, activation=act), 16, 4)
     layers.append(pool(pool_size=2, strides=2))
     add(nn.Dense(120, activation=act), 120, 2)
