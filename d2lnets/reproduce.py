@@ -91,14 +91,14 @@ def _stop_child(pid, forward):
     deadline = time.monotonic() + (0 if forward else GRACE_SECONDS)
     while True:
         try:
-            while time.monotonic() < deadline:
-                done, status, usage = os.wait4(pid, os.WNOHANG)
-                if done:
-                    return status, usage
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGTERM)
-            _, status, usage = os.wait4(pid, 0)
-            return status, usage
+            if time.monotonic() >= deadline:
+                os.kill(pid, signal.SIGTERM)
+                _, status, usage = os.wait4(pid, 0)
+                return status, usage
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage
+            time.sleep(0.1)
         except KeyboardInterrupt:
             deadline = 0
 
