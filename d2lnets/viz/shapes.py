@@ -23,8 +23,10 @@ from collections import namedtuple
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
+from mxnet.gluon import nn
 
 from .._messages import first_line
+from ..models.channel_padding import ChannelPaddedSequential
 
 LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
 
@@ -62,10 +64,12 @@ def _count(shapes, names):
 
 
 def _runs_children_in_order(net):
-    """A (Hybrid)Sequential whose forward is still the sequential one: not, say,
+    """A (Hybrid)Sequential whose forward is still the sequential one, or
+    computes what it computes (`ChannelPaddedSequential`): not, say,
     HybridConcurrent, which subclasses it to run its children side by side."""
-    hybrid, plain = mx.gluon.nn.HybridSequential, mx.gluon.nn.Sequential
-    return ((isinstance(net, hybrid) and type(net).hybrid_forward is hybrid.hybrid_forward)
+    hybrid, plain = nn.HybridSequential, nn.Sequential
+    return (isinstance(net, ChannelPaddedSequential)
+            or (isinstance(net, hybrid) and type(net).hybrid_forward is hybrid.hybrid_forward)
             or (isinstance(net, plain) and type(net).forward is plain.forward))
 
 
@@ -130,8 +134,12 @@ def print_layer_shapes(net, input_shape, file=None):
 def multiply_adds(net, input_shape):
     """Multiply-accumulate operations of one forward pass on `input_shape` (with
     batch): each convolution's and fully-connected layer's output size times its
-    weight's fan-in (channels per group x kernel, or input units)."""
-    out = net(mx.sym.var('data'))
+    weight's fan-in (channels per group x kernel, or input units). A sequence
+    of layers is counted layer after layer, as the book defines it, whatever
+    its own forward pass runs (`ChannelPaddedSequential` computes more)."""
+    out = mx.sym.var('data')
+    for layer in (net if _runs_children_in_order(net) else [net]):
+        out = layer(out)
     internals = out.get_internals()
     arg_shapes, _, _ = out.infer_shape(data=tuple(input_shape))
     _, internal_shapes, _ = internals.infer_shape(data=tuple(input_shape))
