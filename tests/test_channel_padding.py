@@ -60,7 +60,7 @@ def test_outputs_and_gradients_equal_the_plain_sequence(edition, hybridize):
     expected_out, expected_grads = output_and_gradients(theirs, x, y)
     np.testing.assert_allclose(out, expected_out, rtol=1e-5, atol=1e-6)
     assert [g.shape for g in grads] == [g.shape for g in expected_grads]
-    for got, expected in zip(grads, expected_grads):
+    for got, expected in zip(grads, expected_grads, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
@@ -86,9 +86,9 @@ def test_other_narrow_convolutions_give_the_plain_outputs_and_gradients(channels
 
 def test_the_hybridized_graph_runs_the_first_layer_at_8_channels():
     net = lenet('first')
-    padded_convs = [node for node in json.loads(net(mx.sym.var('data')).tojson())['nodes']
+    convolutions = [node for node in json.loads(net(mx.sym.var('data')).tojson())['nodes']
                     if node['op'] == 'Convolution']
-    assert [node['attrs']['num_filter'] for node in padded_convs] == ['8', '16']
+    assert [node['attrs']['num_filter'] for node in convolutions] == ['8', '16']
     assert operators(net).count('Concat') == 3  # first weight and bias, second weight
 
 
