@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from mxnet import nd
 
-from .shapes import _runs_children_in_order, layer_table
+from .shapes import _top_level_blocks, layer_table
 
 Misclassified = namedtuple('Misclassified', 'image label predicted confidence')
 PICTURE_FILES = ('architecture.png', 'filters.png', 'feature_maps.png', 'confusion.png',
@@ -40,10 +40,6 @@ class Picture(Figure):
         png = io.BytesIO()
         self.savefig(png, format='png', dpi=90, bbox_inches='tight')
         return png.getvalue()
-
-
-def _top_level_blocks(net):
-    return list(net) if _runs_children_in_order(net) else [net]
 
 
 def _with_batch(input_shape):

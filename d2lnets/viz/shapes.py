@@ -73,13 +73,18 @@ def _runs_children_in_order(net):
             or (isinstance(net, plain) and type(net).forward is plain.forward))
 
 
+def _top_level_blocks(net):
+    """The layers of a sequence (see `_runs_children_in_order`), else [net]."""
+    return list(net) if _runs_children_in_order(net) else [net]
+
+
 def layer_table(net, input_shape):
     """One `LayerInfo` per child of `net` on an input of `input_shape` (with batch).
 
     `params` counts every parameter, moving statistics included; `trainable_params`
     only those with gradients.
     """
-    blocks = list(net) if _runs_children_in_order(net) else [net]
+    blocks = _top_level_blocks(net)
     rows, shape = [], _checked_shape(input_shape)
     for blk in blocks:
         try:
@@ -138,7 +143,7 @@ def multiply_adds(net, input_shape):
     of layers is counted layer after layer, as the book defines it, whatever
     its own forward pass runs (`ChannelPaddedSequential` computes more)."""
     out = mx.sym.var('data')
-    for layer in (net if _runs_children_in_order(net) else [net]):
+    for layer in _top_level_blocks(net):
         out = layer(out)
     internals = out.get_internals()
     arg_shapes, _, _ = out.infer_shape(data=tuple(input_shape))
