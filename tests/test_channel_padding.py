@@ -146,3 +146,118 @@ def test_inspection_sees_the_books_layers_and_arithmetic():
     assert len(rows) == 7
     book = 6 * 24 * 24 * 25 + 16 * 8 * 8 * 150 + 256 * 120 + 120 * 84 + 84 * 10
     assert multiply_adds(lenet('first'), (1, 1, 28, 28)) == book
+
+
+# ------------------------------------------------ BN-LeNet: batch norm at 8 channels
+
+def trained(net, steps=3, hybridize=True, ctx=None):
+    """`net` after `steps` SGD steps on the test batch (on the contexts `ctx`)."""
+    ctx = ctx or [mx.cpu()]
+    if hybridize:
+        net.hybridize(static_alloc=True, static_shape=True)
+    if len(ctx) > 1:
+        net.collect_params().reset_ctx(ctx)
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.5})
+    x, y = batch()
+    for _ in range(steps):
+        xs, ys = gluon.utils.split_and_load(x, ctx), gluon.utils.split_and_load(y, ctx)
+        with autograd.record():
+            losses = [gluon.loss.SoftmaxCrossEntropyLoss()(net(a), b) for a, b in zip(xs, ys)]
+        for loss in losses:
+            loss.backward()
+        trainer.step(x.shape[0])
+    return net
+
+
+def saved(net):
+    return {name: p.data().asnumpy() for name, p in net._collect_params_with_prefix().items()}
+
+
+def assert_same_parameters(ours, theirs):
+    """Equal saved names and values (the biases in front of a batch norm have
+    a true gradient of 0 and stay at float32 noise: hence the 1e-6 floor)."""
+    got, expected = saved(ours), saved(theirs)
+    assert list(got) == list(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-4,
+                                   atol=1e-5 * np.abs(expected[name]).max() + 1e-6,
+                                   err_msg=name)
+
+
+def bn_lenet(container):
+    net = container()
+    net.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    return initialised(net)
+
+
+@pytest.mark.parametrize('ctx', [[mx.cpu()], [mx.cpu(0), mx.cpu(1)]], ids=['one', 'two-contexts'])
+@pytest.mark.parametrize('hybridize', [True, False], ids=['hybridized', 'imperative'])
+def test_bn_lenet_trains_as_the_plain_sequence_moving_averages_included(hybridize, ctx):
+    if len(ctx) > 1:  # a process's first run on two CPU contexts ends with other
+        trained(bn_lenet(nn.HybridSequential), ctx=ctx)  # averages than the next ones
+    ours = trained(bn_lenet(ChannelPaddedSequential), hybridize=hybridize, ctx=ctx)
+    theirs = trained(bn_lenet(nn.HybridSequential), hybridize=hybridize, ctx=ctx)
+    assert_same_parameters(ours, theirs)  # the same saved names: no extra entries
+    assert np.abs(saved(theirs)['1.running_mean']).max() > 1e-3  # the averages did move
+    x, _ = batch(1)
+    np.testing.assert_allclose(ours(x).asnumpy(), theirs(x).asnumpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_bn_lenet_graph_runs_the_first_convolution_and_batch_norm_at_8_channels():
+    net = trained(bn_lenet(ChannelPaddedSequential), steps=1)
+    nodes = json.loads(net._cached_graph[1].tojson())['nodes']
+    assert [n['attrs']['num_filter'] for n in nodes if n['op'] == 'Convolution'] == ['8', '16']
+    first_norm = next(n for n in nodes if n['op'] == 'BatchNorm')
+    inputs = [nodes[i]['name'] for i, *_ in first_norm['inputs']]
+    assert [name.split('_', 1)[1] for name in inputs[3:]] == ['padded_running_mean',
+                                                              'padded_running_var']
+
+
+def test_bn_lenet_predicts_with_the_moving_averages_it_loads(tmp_path):
+    x, _ = batch(1)
+    trained(bn_lenet(nn.HybridSequential)).save_parameters(str(tmp_path / 'trained.params'))
+    ours = trained(bn_lenet(ChannelPaddedSequential), steps=1)  # other moving averages
+    ours.load_parameters(str(tmp_path / 'trained.params'))
+    fresh = ChannelPaddedSequential()  # loaded before its first forward pass
+    fresh.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    fresh.load_parameters(str(tmp_path / 'trained.params'))
+    fresh.hybridize()
+    theirs = bn_lenet(nn.HybridSequential)
+    theirs.load_parameters(str(tmp_path / 'trained.params'))
+    expected = theirs(x).asnumpy()
+    np.testing.assert_allclose(ours(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fresh(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bn_lenet_inside_a_hybridized_parent_runs_plain_and_keeps_its_averages():
+    def wrapped(container):
+        parent = nn.HybridSequential()
+        parent.add(bn_lenet(container))
+        return parent
+    ours, theirs = trained(wrapped(ChannelPaddedSequential)), trained(wrapped(nn.HybridSequential))
+    assert_same_parameters(ours, theirs)
+    nodes = json.loads(ours._cached_graph[1].tojson())['nodes']
+    assert [n['attrs']['num_filter'] for n in nodes if n['op'] == 'Convolution'] == ['6', '16']
+
+
+def test_bn_lenet_shows_the_books_layers_and_parameters():
+    ours, theirs = bn_lenet(ChannelPaddedSequential), bn_lenet(nn.HybridSequential)
+    assert ([p.shape for p in ours.collect_params().values()]
+            == [p.shape for p in theirs.collect_params().values()])
+    assert ([row[1:] for row in layer_table(ours, BATCH)]
+            == [row[1:] for row in layer_table(theirs, BATCH)])
+
+
+def test_bn_lenet_hybridized_before_its_first_pass_trains_as_the_plain_sequence(tmp_path):
+    """As `train_ch5` runs it: initialized with deferred shapes, hybridized,
+    then trained; from the same parameters, as the plain sequence."""
+    x, _ = batch()
+    ours = ChannelPaddedSequential()
+    ours.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    ours.initialize(mx.init.Xavier())
+    ours.hybridize(static_alloc=True, static_shape=True)
+    ours(x)
+    ours.save_parameters(str(tmp_path / 'start.params'))
+    theirs = plain('first', lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    theirs.load_parameters(str(tmp_path / 'start.params'))
+    assert_same_parameters(trained(ours), trained(theirs))
