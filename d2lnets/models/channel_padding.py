@@ -207,10 +207,7 @@ def _padded_batch_norm_stage(F, x, averages, first, norm, act, pool, second):
         mean, var = _arrays_of(F, x, *averages)
     except DeferredInitializationError:
         return None
-    first_args = [F.concat(first_weight, _zeros(F, first_weight, 0, extra), dim=0)]
-    if first_bias is not None:
-        first_args.append(F.concat(first_bias, _zeros(F, first_bias, 0, extra), dim=0))
-    y = F.Convolution(x, *first_args, **dict(first._kwargs, num_filter=BLOCK_CHANNELS))
+    y = _first_convolution(F, x, first, first_weight, first_bias, extra)
     padding = _zeros(F, gamma, 0, extra)
     y = F.BatchNorm(y, F.concat(gamma, F.ones_like(padding), dim=0),
                     F.concat(beta, padding, dim=0), mean, var, **norm._kwargs)
@@ -228,15 +225,19 @@ def _padded_stage(F, x, first, pool, second):
         second_weight, second_bias = _arrays(F, x, second)
     except DeferredInitializationError:
         return None
-
-    first_args = [F.concat(first_weight, _zeros(F, first_weight, 0, extra), dim=0)]
-    if first_bias is not None:
-        first_args.append(F.concat(first_bias, _zeros(F, first_bias, 0, extra), dim=0))
-    y = F.Convolution(x, *first_args, **dict(first._kwargs, num_filter=BLOCK_CHANNELS))
+    y = _first_convolution(F, x, first, first_weight, first_bias, extra)
     if first.act is not None:
         y = first.act(y)
     y = pool(y)
     return _second_convolution(F, y, second, second_weight, second_bias, first._channels, extra)
+
+
+def _first_convolution(F, x, first, weight, bias, extra):
+    """`first(x)` without its activation, with `extra` zero filters added."""
+    args = [F.concat(weight, _zeros(F, weight, 0, extra), dim=0)]
+    if bias is not None:
+        args.append(F.concat(bias, _zeros(F, bias, 0, extra), dim=0))
+    return F.Convolution(x, *args, **dict(first._kwargs, num_filter=BLOCK_CHANNELS))
 
 
 def _second_convolution(F, y, second, weight, bias, channels, extra):
