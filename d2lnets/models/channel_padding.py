@@ -79,24 +79,28 @@ class ChannelPaddedSequential(nn.HybridSequential):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._padded_averages = None
+        self._padded_at = None  # index of the batch-norm stage's first convolution
         self._traced_by_parent = False
         self._shared = {}
         self._graph_step = None  # 'build' or 'infer' while MXNet does so
 
     def add(self, *blocks):
         super().add(*blocks)
-        stage = self._batch_norm_stage()
-        if self._padded_averages is None and stage is not None:
-            first, norm = list(self._children.values())[stage:stage + 2]
-            # Known shapes: the padded graph does not let MXNet infer them.
-            for param in (norm.gamma, norm.beta, norm.running_mean, norm.running_var):
-                param.shape = (first._channels,)
-            with self.name_scope():
-                self._padded_averages = (
-                    self.params.get('padded_running_mean', shape=(BLOCK_CHANNELS,),
-                                    init='zeros', grad_req='null', differentiable=False),
-                    self.params.get('padded_running_var', shape=(BLOCK_CHANNELS,),
-                                    init='ones', grad_req='null', differentiable=False))
+        if self._padded_averages is not None:
+            return
+        self._padded_at = self._batch_norm_stage()
+        if self._padded_at is None:
+            return
+        first, norm = list(self._children.values())[self._padded_at:self._padded_at + 2]
+        # Known shapes: the padded graph does not let MXNet infer them.
+        for param in (norm.gamma, norm.beta, norm.running_mean, norm.running_var):
+            param.shape = (first._channels,)
+        with self.name_scope():
+            self._padded_averages = (
+                self.params.get('padded_running_mean', shape=(BLOCK_CHANNELS,),
+                                init='zeros', grad_req='null', differentiable=False),
+                self.params.get('padded_running_var', shape=(BLOCK_CHANNELS,),
+                                init='ones', grad_req='null', differentiable=False))
 
     def collect_params(self, select=None):
         """The layers' parameters, as `HybridSequential`'s. While MXNet builds
@@ -107,7 +111,7 @@ class ChannelPaddedSequential(nn.HybridSequential):
         if self._padded_averages is None or self._graph_step == 'build':
             return params
         if self._graph_step == 'infer':
-            norm = list(self._children.values())[self._batch_norm_stage() + 1]
+            norm = self._padded_norm()
             left_out = (norm.running_mean, norm.running_var)
         else:
             left_out = self._padded_averages
@@ -116,7 +120,10 @@ class ChannelPaddedSequential(nn.HybridSequential):
         return params
 
     def _build_cache(self, *args):
-        self._in_graph_step('build', super()._build_cache, *args)
+        with warnings.catch_warnings():
+            # The padded graph updates the layer's averages through the views.
+            warnings.filterwarnings('ignore', message=UNUSED_AVERAGES)
+            self._in_graph_step('build', super()._build_cache, *args)
 
     def _deferred_infer_shape(self, *args):
         self._in_graph_step('infer', super()._deferred_infer_shape, *args)
@@ -129,12 +136,16 @@ class ChannelPaddedSequential(nn.HybridSequential):
             self._graph_step = None
 
     def _batch_norm_stage(self):
-        """The index of the first padded batch-norm stage's convolution, or None."""
+        """The index of the first batch-norm stage's convolution, or None."""
         layers = list(self._children.values())
         for i in range(len(layers) - 4):
             if _paddable_with_batch_norm(*layers[i:i + 5]):
                 return i
         return None
+
+    def _padded_norm(self):
+        """The batch norm of the padded batch-norm stage."""
+        return list(self._children.values())[self._padded_at + 1]
 
     def forward(self, x, *args):
         if isinstance(x, symbol.Symbol):  # traced into a parent's graph
@@ -143,13 +154,9 @@ class ChannelPaddedSequential(nn.HybridSequential):
                 return super().forward(x, *args)
             finally:
                 self._traced_by_parent = False
-        if self._padded_averages is None:
-            return super().forward(x, *args)
-        self._share_averages(x.context)
-        with warnings.catch_warnings():
-            # The padded graph updates the layer's averages through the views.
-            warnings.filterwarnings('ignore', message=UNUSED_AVERAGES)
-            return super().forward(x, *args)
+        if self._padded_averages is not None:
+            self._share_averages(x.context)
+        return super().forward(x, *args)
 
     def _share_averages(self, ctx):
         """Make the batch norm's own moving averages on `ctx` views of the first
@@ -157,7 +164,7 @@ class ChannelPaddedSequential(nn.HybridSequential):
         (MXNet's oneDNN batch norm does so in its backward pass). Done again
         whenever either side got new arrays (initialize, load_parameters into a
         fresh network, reset_ctx); the layer's values are kept."""
-        norm = list(self._children.values())[self._batch_norm_stage() + 1]
+        norm = self._padded_norm()
         for own, padded in zip((norm.running_mean, norm.running_var), self._padded_averages):
             if own._data is None or ctx not in own.list_ctx():
                 return  # not initialized (on ctx): the plain layers run, or say so
@@ -177,8 +184,7 @@ class ChannelPaddedSequential(nn.HybridSequential):
         layers = list(self._children.values())
         i = 0
         while i < len(layers):
-            if (self._padded_averages is not None and not self._traced_by_parent
-                    and i + 4 < len(layers) and _paddable_with_batch_norm(*layers[i:i + 5])):
+            if i == self._padded_at and not self._traced_by_parent:
                 padded = _padded_batch_norm_stage(F, x, self._padded_averages, *layers[i:i + 5])
                 if padded is not None:
                     x = padded
