@@ -165,3 +165,20 @@ def test_model_table_command(capsys):
     with pytest.raises(SystemExit):
         main(['resnet51'])
     assert "unknown model(s) resnet51; valid: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('name, layers', [
+    ('lenet', ['Conv2D', 'AvgPool2D', 'Conv2D', 'AvgPool2D', 'Dense', 'Dense', 'Dense']),
+    ('lenet_first_edition',
+     ['Conv2D', 'MaxPool2D', 'Conv2D', 'MaxPool2D', 'Dense', 'Dense', 'Dense']),
+    ('lenet_bn', ['Conv2D', 'BatchNorm', 'Activation', 'MaxPool2D',
+                  'Conv2D', 'BatchNorm', 'Activation', 'MaxPool2D',
+                  'Dense', 'BatchNorm', 'Activation', 'Dense', 'BatchNorm', 'Activation',
+                  'Dense']),
+])
+def test_the_lenets_are_the_books_plain_hybrid_sequential(name, layers):
+    """The first network a student reads is the book's container, layer by layer
+    (D2L 7.6 and 8.5): no subclass computing something else."""
+    net = get_model(name)
+    assert type(net) is mx.gluon.nn.HybridSequential
+    assert [type(layer).__name__ for layer in net] == layers

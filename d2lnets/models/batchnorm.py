@@ -13,7 +13,6 @@ gradients, so checkpoints keep them. `nn.BatchNorm` is the concise version.
 from mxnet import autograd, init, nd
 from mxnet.gluon import nn
 
-from .channel_padding import ChannelPaddedSequential
 from .lenet import lenet_layers
 from .registry import register_model
 
@@ -88,11 +87,9 @@ class LayerNorm(nn.HybridBlock):
 @register_model(input_shape=(1, 28, 28))
 def lenet_bn(num_classes=10):
     """The book's LeNet with the concise `nn.BatchNorm` after every convolution
-    and hidden dense layer (first edition: max pooling, no padding). Its
-    container runs the 6-channel first convolution and its batch norm at 8
-    channels on CPUs, with the same outputs, gradients and moving averages
-    (`channel_padding`)."""
-    net = ChannelPaddedSequential()
+    and hidden dense layer (first edition: max pooling, no padding), a
+    `HybridSequential` as the book builds it."""
+    net = nn.HybridSequential()
     net.add(*lenet_layers('first', num_classes, norm=lambda features, dims: nn.BatchNorm()))
     return net
 

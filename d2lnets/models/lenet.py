@@ -8,7 +8,6 @@ max pooling; later editions pad the first convolution by 2 (as LeNet-5's
 """
 from mxnet.gluon import nn
 
-from .channel_padding import ChannelPaddedSequential
 from .registry import register_model
 
 EDITIONS = {
@@ -44,10 +43,9 @@ def lenet_layers(edition='later', num_classes=10, norm=None):
 
 @register_model(input_shape=(1, 28, 28))
 def lenet(edition='later', num_classes=10):
-    """LeNet as the book builds it; `edition='first'` for the first MXNet edition.
-    Its container runs the 6-channel first layer at 8 channels on CPUs, with the
-    same outputs and gradients (`channel_padding`)."""
-    net = ChannelPaddedSequential()
+    """LeNet as the book builds it, a `HybridSequential`; `edition='first'` for
+    the first MXNet edition."""
+    net = nn.HybridSequential()
     net.add(*lenet_layers(edition, num_classes))
     return net
 

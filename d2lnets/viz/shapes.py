@@ -26,7 +26,6 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from .._messages import first_line
-from ..models.channel_padding import ChannelPaddedSequential
 
 LayerInfo = namedtuple('LayerInfo', 'name output_shape params trainable_params')
 
@@ -64,12 +63,10 @@ def _count(shapes, names):
 
 
 def _runs_children_in_order(net):
-    """A (Hybrid)Sequential whose forward is still the sequential one, or
-    computes what it computes (`ChannelPaddedSequential`): not, say,
+    """A (Hybrid)Sequential whose forward is still the sequential one: not, say,
     HybridConcurrent, which subclasses it to run its children side by side."""
     hybrid, plain = nn.HybridSequential, nn.Sequential
-    return (isinstance(net, ChannelPaddedSequential)
-            or (isinstance(net, hybrid) and type(net).hybrid_forward is hybrid.hybrid_forward)
+    return ((isinstance(net, hybrid) and type(net).hybrid_forward is hybrid.hybrid_forward)
             or (isinstance(net, plain) and type(net).forward is plain.forward))
 
 
@@ -140,8 +137,7 @@ def multiply_adds(net, input_shape):
     """Multiply-accumulate operations of one forward pass on `input_shape` (with
     batch): each convolution's and fully-connected layer's output size times its
     weight's fan-in (channels per group x kernel, or input units). A sequence
-    of layers is counted layer after layer, as the book defines it, whatever
-    its own forward pass runs (`ChannelPaddedSequential` computes more)."""
+    of layers is counted layer after layer, as the book defines it."""
     out = mx.sym.var('data')
     for layer in _top_level_blocks(net):
         out = layer(out)
