@@ -17,6 +17,7 @@ from mxnet import init
 
 from ._args import OneLineParser, int_up_to, positive_float, positive_int, random_seed
 from ._messages import first_line
+from ._threads import describe_choice
 from .data.batches import MAX_RESIZE, load_data_fashion_mnist
 from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFoundError
 from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
@@ -213,6 +214,7 @@ OUT_FILES = ('checkpoint', 'history.json', 'curves.png') + PICTURE_FILES
 
 def _train_chapter(net, args, title, log, load_data, class_names, job):
     rank, workers = job.rank, job.workers
+    log(describe_choice())
     if job.kind not in ('device', 'local'):
         log(f'worker rank {rank} of {workers}, {job.kind}')
     if load_data is None:

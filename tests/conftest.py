@@ -3,13 +3,17 @@ fixtures the data tests share.
 
 Under pytest-xdist (`-n auto` in setup.cfg) the workers share the machine's
 cores: each gets its share of threads (and so do the processes it starts),
-so that spinning OpenMP threads do not fight over the same cores.
+so that spinning OpenMP threads do not fight over the same cores, and the
+wait policy is fixed rather than chosen from the load, which the other
+workers make.
 """
 import os
 
 if 'PYTEST_XDIST_WORKER_COUNT' in os.environ and 'OMP_NUM_THREADS' not in os.environ:
     os.environ['OMP_NUM_THREADS'] = str(max(
         1, len(os.sched_getaffinity(0)) // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])))
+    os.environ.setdefault('OMP_WAIT_POLICY', 'ACTIVE')
+    os.environ.setdefault('GOMP_SPINCOUNT', '300000')
 
 import d2lnets  # noqa: E402,F401  (before MXNet)
 import functools

@@ -62,6 +62,7 @@ def test_a_short_run_prints_trains_writes_and_resumes(tmp_path):
                                     'params:', '640']
     assert lines[9].split()[2:] == ['shape:', '(1,', '10)', 'params:', '40,970']
     assert 'training on cpu(0)' in lines
+    assert lines[lines.index('training on cpu(0)') - 1].startswith('threads: OMP_NUM_THREADS=')
     assert any(line.startswith('epoch 1, loss ') for line in lines)
     history = json.load(open(os.path.join(out, 'history.json')))
     assert [e['epoch'] for e in history['epochs']] == [1]
