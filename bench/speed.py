@@ -22,7 +22,11 @@ On one fixed batch in memory, at the book's input size and batch size:
   process and so with d2lnets' thread settings;
 - `pytorch`: the same architecture in PyTorch on the CPU, with the same
   weights (`bench.torch_twin`; skipped with a message when PyTorch is not
-  installed: `pip install torch==2.13.0`).
+  installed: `pip install torch==2.13.0`);
+- `pytorch-bf16`: the same twin in channels-last layout, forward pass and
+  loss under `torch.autocast('cpu', dtype=torch.bfloat16)` (weights and
+  the optimizer stay float32), as PyTorch's CPU performance guide advises;
+  skipped where the CPU has no bf16 instructions (AVX-512 BF16 or AMX).
 
 Whole training loops over Fashion-MNIST, data loading included:
 
@@ -68,11 +72,11 @@ from d2lnets.training.loop import train_ch5  # noqa: E402
 from d2lnets.viz.shapes import multiply_adds  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXED_BATCH = ('d2lnets', 'd2lnets-imperative', 'book-loop', 'pytorch')
+FIXED_BATCH = ('d2lnets', 'd2lnets-imperative', 'book-loop', 'pytorch', 'pytorch-bf16')
 WHOLE_LOOP = ('d2lnets-chapter', 'book', 'book-2threads')
 CONTENDERS = FIXED_BATCH + WHOLE_LOOP
 # (numerator, denominator) of the ratios reported
-RATIOS = (('d2lnets', 'pytorch'), ('d2lnets', 'book-loop'), ('d2lnets-chapter', 'book'),
+RATIOS = (('d2lnets', 'pytorch'), ('d2lnets', 'pytorch-bf16'), ('d2lnets', 'book-loop'), ('d2lnets-chapter', 'book'),
           ('d2lnets-chapter', 'book-2threads'))
 BOOK_VENV_HINT = ('python3 -m venv .venv-book && .venv-book/bin/pip install d2lzh==1.0.0 '
                   'mxnet==1.9.1 numpy==1.23.5')
@@ -127,13 +131,27 @@ def mxnet_predictor(net, X):
     return run
 
 
-def torch_contender(gluon_reference, X, y):
-    """(train runner, inference runner) for the PyTorch twin, or a reason it is absent."""
+def cpu_has_bf16():
+    """Whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f
+                          if line.startswith('flags')), [])
+    except OSError:
+        return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+
+def torch_contender(gluon_reference, X, y, bf16=False):
+    """(train runner, inference runner) for the PyTorch twin, or a reason it is
+    absent; `bf16`: channels-last, forward and loss under bfloat16 autocast."""
     try:
         import torch
         from bench.torch_twin import NotConvertible, torch_twin
     except ImportError:
         return None, 'PyTorch is not installed (pip install torch==2.13.0)'
+    if bf16 and not cpu_has_bf16():
+        return None, 'this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX)'
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     try:
         model = torch_twin(gluon_reference)
@@ -141,6 +159,12 @@ def torch_contender(gluon_reference, X, y):
         return None, f'no PyTorch twin ({err})'
     tX = torch.from_numpy(X.asnumpy())
     ty = torch.from_numpy(y.asnumpy().astype(np.int64))
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+        tX = tX.contiguous(memory_format=torch.channels_last)
+
+    def autocast():
+        return torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     loss = torch.nn.CrossEntropyLoss()
 
@@ -148,13 +172,14 @@ def torch_contender(gluon_reference, X, y):
         model.train()
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            batch_loss = loss(model(tX), ty)
+            with autocast():
+                batch_loss = loss(model(tX), ty)
             batch_loss.backward()
             optimizer.step()
 
     def infer(steps):
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for _ in range(steps):
                 model(tX)
     return (train, infer), None
@@ -241,8 +266,9 @@ def contenders(chapter, args, wanted):
                 infer and (lambda s, n: time_steps(infer, batch_size, s, n)))
     data_root = data_root_or_none(args.data_root)
     for name in wanted:
-        if name == 'pytorch':
-            pair, reason = torch_contender(gluon_net(builder, X, hybridize=False), X, y)
+        if name in ('pytorch', 'pytorch-bf16'):
+            pair, reason = torch_contender(gluon_net(builder, X, hybridize=False), X, y,
+                                           bf16=name == 'pytorch-bf16')
             if pair is None:
                 skipped[name] = reason
             else:

@@ -10,6 +10,7 @@ import pytest
 from mxnet import init
 
 from bench import speed, timing
+from bench.networks import NETWORKS
 from mxnet.gluon import nn
 
 from d2lnets.models.alexnet import alexnet_book
@@ -164,3 +165,34 @@ def test_memory_only_measures_a_fresh_process(tmp_path):
                 '--batch-size', '8', '--json', str(path)])
     peak = json.loads(path.read_text())['peak_memory_mb']['lenet']['d2lnets']
     assert 100 < peak < 8 * 1024    # MXNet's import alone takes over 100 MiB
+
+
+@needs_torch
+def test_pytorch_bf16_contender_trains_in_bfloat16_or_says_why_not(monkeypatch):
+    import torch
+    args = speed.parse_args(['--models', 'lenet', '--batch-size', '8'])
+    if speed.cpu_has_bf16():
+        runners, skipped, _ = speed.contenders('lenet', args, ['pytorch-bf16'])
+        images, seconds = runners['pytorch-bf16'][0](0, 2)
+        assert skipped == {} and images == 16 and seconds > 0
+        X, y = speed.fixed_batch(28, 8)
+        net = speed.gluon_net(NETWORKS['lenet'][0], X, hybridize=False)
+        (train, infer), _ = speed.torch_contender(net, X, y, bf16=True)
+        outputs = []
+        monkeypatch.setattr(torch.nn.Module, '__call__', record_outputs(outputs))
+        infer(1)
+        assert outputs[-1].dtype == torch.bfloat16  # autocast is on
+    monkeypatch.setattr(speed, 'cpu_has_bf16', lambda: False)
+    runners, skipped, _ = speed.contenders('lenet', args, ['pytorch-bf16'])
+    assert runners == {} and 'no bfloat16 instructions' in skipped['pytorch-bf16']
+
+
+def record_outputs(outputs, call=None):
+    import torch
+    call = call or torch.nn.Module.__call__
+
+    def recording(module, *args, **kwargs):
+        out = call(module, *args, **kwargs)
+        outputs.append(out)
+        return out
+    return recording
