@@ -13,8 +13,11 @@ chapters share.
 The book's builders and blocks are importable from here:
 `from d2lnets import vgg_block, vgg, train_ch5, load_data_fashion_mnist`.
 """
+from ._environment import check_environment, make_output_safe
 from ._threads import tune_threads
 
+check_environment()
+make_output_safe()
 tune_threads()
 
 try:
