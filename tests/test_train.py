@@ -1,6 +1,10 @@
 """train_ch5: its numbers against float64, divergence, checkpoints, and learning."""
+import json
 import math
+import os
 import re
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -9,11 +13,10 @@ from mxnet import gluon, init, nd
 from mxnet.gluon import nn
 
 from d2lnets.training.checkpoint import Checkpoint, CheckpointError
-from d2lnets.data.batches import load_data_fashion_mnist
-from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg
-from d2lnets.training.loop import EPOCH_LINE, TrainingDiverged, evaluate_accuracy, train_ch5
+from d2lnets.training.loop import EPOCH_LINE, TrainingDiverged, train_ch5
 
 CTX = mx.cpu()
+LEARNING_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'learning_child.py')
 
 
 def dense_net(units=3, seed=0):
@@ -153,18 +156,23 @@ def test_a_checkpoint_of_another_network_is_a_clear_error(tmp_path):
 
 
 def test_vgg_learns_fashion_mnist():
-    """A narrowed VGG-11 with batch norm, 2 epochs on 6,000 real images: chance is 0.1."""
-    mx.random.seed(0)
-    train_iter, test_iter = load_data_fashion_mnist(128, resize=32, num_train=6000,
-                                                    num_test=2000)
-    net = vgg(narrow(CONV_ARCHS['A'], 8), fc_units=256, batch_norm=True)
-    net.initialize(init.Xavier(), ctx=CTX)
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
-    history = train_ch5(net, train_iter, test_iter, 128, trainer, CTX, 2, log=print)
-    # 0.747 on an Intel Xeon (AVX-512), more on an AMD EPYC: oneDNN's kernels differ.
-    assert history.epochs[-1]['test_acc'] > 0.70
-    assert history.epochs[-1]['loss'] < history.epochs[0]['loss']
-    assert math.isclose(evaluate_accuracy(test_iter, net, CTX), history.epochs[-1]['test_acc'])
+    """A narrowed VGG-11 with batch norm, 2 epochs on 6,000 real images: chance is
+    0.1. In a fresh one-thread process (tests/learning_child.py), so that the
+    numbers do not depend on pytest's threads or on the tests run before it.
+
+    Measured spread of test accuracy after epoch 2 (docs/results.md, "The VGG
+    learning test"): 0.724-0.798 over seeds 0-9 at 1 and 2 threads on an AMD
+    EPYC, 0.692-0.738 for seed 0 on an Intel Xeon; the loss after epoch 2,
+    0.68-0.80. The thresholds leave 0.09 below the lowest accuracy seen."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', OMP_WAIT_POLICY='PASSIVE')
+    done = subprocess.run([sys.executable, LEARNING_CHILD], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    first, last = result['epochs']
+    assert last['test_acc'] > 0.60
+    assert last['loss'] < 0.95 and last['loss'] < first['loss']
+    assert math.isclose(result['evaluated'], last['test_acc'])
 
 
 def test_on_epoch_sees_the_history_after_every_epoch():
