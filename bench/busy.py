@@ -147,17 +147,20 @@ def rotated(names, repeat):
 def measure(args, scratch, log):
     """{condition: {setting: [examples/s per repeat]}}, the walls and choices seen."""
     names = list(SETTINGS)
-    rates = {c: {n: [] for n in names} for c in ('quiet', 'busy')}
+    rates = {c: {n: [] for n in names} for c in args.conditions}
     choices = {c: [] for c in rates}
     background = []
     for repeat in range(args.repeats):
-        background.append(others_cpu())
-        for name in rotated(names, repeat):
-            rate, _, choice = run_training(args, SETTINGS[name], scratch)
-            rates['quiet'][name].append(rate)
-            if name == 'defaults':
-                choices['quiet'].append(choice)
-            log(f'repeat {repeat + 1} quiet {name}: {rate:,.0f} examples/s')
+        if 'quiet' in args.conditions:
+            background.append(others_cpu())
+            for name in rotated(names, repeat):
+                rate, _, choice = run_training(args, SETTINGS[name], scratch)
+                rates['quiet'][name].append(rate)
+                if name == 'defaults':
+                    choices['quiet'].append(choice)
+                log(f'repeat {repeat + 1} quiet {name}: {rate:,.0f} examples/s')
+        if 'busy' not in args.conditions:
+            continue
         with Neighbours(args.neighbours, args.neighbour_count, args.neighbour_seconds,
                         scratch):
             time.sleep(args.settle)
@@ -239,6 +242,8 @@ def parse_args(argv):
     parser.add_argument('--num-test', type=int, default=500)
     parser.add_argument('--epochs', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--conditions', nargs='+', choices=('quiet', 'busy'),
+                        default=['quiet', 'busy'])
     parser.add_argument('--neighbours', choices=('train', 'spin'), default='train')
     parser.add_argument('--neighbour-count', type=int, default=3)
     parser.add_argument('--neighbour-seconds', type=float, default=1800,
