@@ -333,9 +333,10 @@ def bn_numbers_per_feature():
     return count_parameters(norm, (1, 6, 8, 8)) // 6
 
 
-def book_setting(chapter):
+def book_setting(chapter, resize=False):
     book = get_recipe(chapter).book
-    return f'{book["lr"]}', book['batch_size'], book['epochs']
+    side = (book['resize'],) * 2 if resize else ()
+    return (f'{book["lr"]}', book['batch_size']) + side + (book['epochs'],)
 
 
 # ---------------------------------------------------------------------------- ResNet
@@ -495,6 +496,7 @@ CLAIMS = [
           lambda: macs(lenet, (1, 1, 28, 28), 'first') / 1e6),
     Claim('1-lenet', r'each sigmoid multiplies the gradient by at most $\tfrac1{}$', sigmoid_bound),
     Claim('1-lenet', 'The CPU rate, {} GFLOP/s', lambda: round(cpu_rate('1-lenet') / 1e9)),
+    Claim('1-lenet', 'learning rate {}, batch {}, {} epochs', lambda: book_setting('lenet')),
     # AlexNet
     Claim('2-alexnet', r'$224 \to \lfloor (224 - 11 + 0 + 4) / 4 \rfloor = {}$',
           lambda: conv_output_size(224, 11, stride=4)),
@@ -515,6 +517,10 @@ CLAIMS = [
           lambda: macs(alexnet_book, (1, 1, 224, 224)) / 1e9),
     Claim('2-alexnet', 'cuts a 224x224 image to {0}x{0} right away',
           lambda: alexnet_rows()[0].output_shape[-1]),
+    Claim('2-alexnet', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
+          lambda: book_setting('alexnet', resize=True)),
+    Claim('2-alexnet', '({0}x{0} after the first convolution, down to {1}x{1} after the last pooling)',
+          lambda: (alexnet_rows()[0].output_shape[-1], alexnet_pool_sides()[-1])),
     Claim('2-alexnet', 'trains on 500 images at {0}x{0} for one epoch',
           lambda: get_recipe('alexnet').settings('smoke')['resize']),
     # VGG
@@ -542,9 +548,14 @@ CLAIMS = [
     Claim('3-vgg', '(channels/{}, {}-unit dense layers, {}x{}, {} epochs,',
           lambda: tuple(get_recipe('vgg').settings('quick')[k] for k in
                         ('ratio', 'fc_units', 'resize', 'resize', 'epochs'))),
+    Claim('3-vgg', "learning rate {}, batch {}, images resized to {}x{}, {} epochs, every block's "
+          'channels divided by {}', lambda: book_setting('vgg', resize=True) + (
+              get_recipe('vgg').book['ratio'],)),
     Claim('3-vgg', 'trains channels/{} on 500 images',
           lambda: get_recipe('vgg').settings('smoke')['ratio']),
     # NiN
+    Claim('4-nin', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
+          lambda: book_setting('nin', resize=True)),
     Claim('4-nin', "VGG-11's first dense layer alone has about {} million weights",
           lambda: round(vgg11_first_dense() / 1e6)),
     Claim('4-nin', r'the first block maps $224 \to {}$, the poolings ${}$',
@@ -564,6 +575,8 @@ CLAIMS = [
     Claim('4-nin', "pooled output of the third block (384 channels of {0}x{0} at 224x224)",
           lambda: nin_rows()[5].output_shape[-1]),
     # GoogLeNet
+    Claim('5-googlenet', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
+          lambda: book_setting('googlenet', resize=True)),
     Claim('5-googlenet', 'for block 3a ${} + {} + {} + {} = {}$', inception_3a_channels),
     Claim('5-googlenet', r'\approx {}\text{{M}} \qquad\text{{vs.}}', lambda: round(path_5x5(False) / 1e6)),
     Claim('5-googlenet', r'\approx {:.1f}\text{{M}},$$ nearly ten times less', lambda: path_5x5(True) / 1e6),
@@ -604,6 +617,8 @@ CLAIMS = [
           lambda: table(Residual, (4, 3, 6, 6), 6, True, 2)[0].output_shape[1:]),
     Claim('7-resnet', 'learning rate {}, batch {}, {} epochs', lambda: book_setting('resnet')),
     # DenseNet
+    Claim('8-densenet', 'resized to {0}x{0}, learning rate {1}, batch {2}, {3} epochs',
+          lambda: (get_recipe('densenet').book['resize'],) + book_setting('densenet')),
     Claim('8-densenet', r'$64 \to 64 + 4 \cdot 32 = {}.$', densenet_channels),
     Claim('8-densenet', r'$3 + 2 \cdot 10 = {}$ output channels',
           lambda: table(DenseBlock, (4, 3, 8, 8), 2, 10)[-1].output_shape[1]),
@@ -631,6 +646,8 @@ CLAIMS = [
           lambda: (pooling_path(224, True)[0],) + squeezenet_224_path()),
     Claim('9-squeezenet', 'The answer was SqueezeNet, {:.2f} million parameters',
           lambda: params(squeezenet, (1, 3, 224, 224), '1.0') / 1e6),
+    Claim('9-squeezenet', 'resized to {0}x{0}, batch {1}, {2} epochs',
+          lambda: tuple(get_recipe('squeezenet').book[k] for k in ('resize', 'batch_size', 'epochs'))),
     Claim('9-squeezenet', 'learning rate {} instead of {}',
           lambda: (get_recipe('squeezenet').book['lr'], get_recipe('nin').book['lr'])),
     # Fine-tuning
@@ -676,3 +693,35 @@ def test_a_claim_fails_when_its_number_changes(claim):
     other = ''.join(text + ('§' if field is not None else '')
                     for text, field, _, _ in string.Formatter().parse(claim.phrase))
     assert other not in markdown(claim.notebook)
+
+
+# The book's sections: the current edition's, then the first MXNet edition's (d2lzh, whose
+# chapter 5 is the convolutional networks and chapter 9 computer vision: 9.1 image
+# augmentation, 9.2 fine-tuning).
+CHAPTER_OF = {'1-lenet': 'lenet', '2-alexnet': 'alexnet', '3-vgg': 'vgg', '4-nin': 'nin',
+              '5-googlenet': 'googlenet', '6-batch-norm': 'batchnorm', '7-resnet': 'resnet',
+              '8-densenet': 'densenet', '9-squeezenet': 'squeezenet'}
+RECIPE_SECTIONS = re.compile(r'D2L (\d+\.\d+) \((\d+\.\d+)')
+FINE_TUNING_SECTIONS = ('14.2', '9.2')
+
+
+def header_sections(name):
+    """The first two section numbers the notebook's first cell cites."""
+    return tuple(re.findall(r'section (\d+\.\d+)', _notebook(name).cells[0].source)[:2])
+
+
+@pytest.mark.parametrize('name', sorted(CHAPTER_OF))
+def test_a_notebook_cites_the_sections_its_recipe_gives(name):
+    recipe = get_recipe(CHAPTER_OF[name])
+    assert header_sections(name) == RECIPE_SECTIONS.search(recipe.section).groups()
+
+
+def test_fine_tuning_has_the_same_sections_everywhere():
+    from chapters import finetune
+    current, first = FINE_TUNING_SECTIONS
+    assert finetune.__doc__.startswith(
+        f'Fine-Tuning: D2L section {current} ({first} in the first MXNet edition)')
+    assert header_sections('10-finetune') == FINE_TUNING_SECTIONS
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
+        row = next(line for line in readme if line.startswith('| Fine-tuning |'))
+    assert f'| {current} ({first}) |' in row
