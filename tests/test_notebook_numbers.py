@@ -233,6 +233,12 @@ def vgg_smoke_last_side():
     return sides(vgg11_rows())[-1], sides(vgg11_rows())[-1], smoke[-1], smoke[-1]
 
 
+def vgg_quick_setting():
+    quick = get_recipe('vgg').settings('quick')
+    require(quick['num_train'] is None, 'VGG\'s quick setting no longer trains on every image')
+    return tuple(quick[k] for k in ('ratio', 'fc_units', 'resize', 'resize', 'epochs')) + (EPOCH,)
+
+
 def vgg_block_conv_params():
     conv = table(vgg_block, (1, 64, 112, 112), 2, 128)[0]
     require(conv.params == 9 * 64 * 128 + 128, 'the block\'s first convolution changed')
@@ -315,6 +321,15 @@ def inception_3a_channels():
     out = table(block_3a, (1, 192, 28, 28))[0].output_shape[1]
     require(out == c1 + c2 + c3 + c4, 'block 3a\'s output is not the sum of its paths')
     return c1, c2, c3, c4, out
+
+
+def measured_rate(name, images_per_second, builder, shape, *args):
+    """`images_per_second`, once the estimate cell's CPU rate is checked to be that many
+    training images a second (within 5%)."""
+    sustained = images_per_second * TRAIN_FLOPS * macs(builder, shape, *args)
+    require(abs(sustained / cpu_rate(name) - 1) < 0.05,
+            f'{images_per_second} images/s is {sustained / 1e9:.0f} GFLOP/s, not the cell\'s rate')
+    return images_per_second
 
 
 def epoch_minutes(name, builder, shape):
@@ -545,9 +560,10 @@ CLAIMS = [
           no_vgg_block_sees_the_image),
     Claim('3-vgg', 'Its CPU rate, {} GFLOP/s', lambda: round(cpu_rate('3-vgg') / 1e9)),
     Claim('3-vgg', 'so its CPU line, about {} minutes, is an epoch', vgg_epoch_minutes),
-    Claim('3-vgg', '(channels/{}, {}-unit dense layers, {}x{}, {} epochs,',
-          lambda: tuple(get_recipe('vgg').settings('quick')[k] for k in
-                        ('ratio', 'fc_units', 'resize', 'resize', 'epochs'))),
+    Claim('3-vgg', '`python -m bench.speed`, {} images/s',
+          lambda: measured_rate('3-vgg', 47.7, vgg, (1, 1, 224, 224), narrow(CONV_ARCHS['A'], 4))),
+    Claim('3-vgg', '(channels/{}, {}-unit dense layers, {}x{}, {} epochs, all {:,} images)',
+          vgg_quick_setting),
     Claim('3-vgg', "learning rate {}, batch {}, images resized to {}x{}, {} epochs, every block's "
           'channels divided by {}', lambda: book_setting('vgg', resize=True) + (
               get_recipe('vgg').book['ratio'],)),
@@ -592,6 +608,8 @@ CLAIMS = [
     Claim('5-googlenet', 'GoogLeNet needs about {:.2f} billion multiply-adds',
           lambda: macs(googlenet, (1, 1, 96, 96)) / 1e9),
     Claim('5-googlenet', 'Its CPU rate, {} GFLOP/s', lambda: round(cpu_rate('5-googlenet') / 1e9)),
+    Claim('5-googlenet', '`python -m bench.speed`, {} images/s',
+          lambda: measured_rate('5-googlenet', 84, googlenet, (1, 1, 96, 96))),
     Claim('5-googlenet', 'CPU line, about {} minutes',
           lambda: epoch_minutes('5-googlenet', googlenet, (1, 1, 96, 96))),
     Claim('5-googlenet', 'whose input is {} channels of {}x{} at 96x96',
