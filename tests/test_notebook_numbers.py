@@ -743,3 +743,30 @@ def test_fine_tuning_has_the_same_sections_everywhere():
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
         row = next(line for line in readme if line.startswith('| Fine-tuning |'))
     assert f'| {current} ({first}) |' in row
+
+
+def all_text(name):
+    return '\n'.join(c.source for c in _notebook(name).cells)
+
+
+@pytest.mark.parametrize('name', sorted(CHAPTER_OF) + ['10-finetune'])
+def test_no_notebook_calls_a_server_cpu_a_laptop_or_pads_channels(name):
+    """The machines measured on are server CPUs (AMD EPYC, Intel Xeon) on 2 cores, and
+    LeNet is a plain HybridSequential: no channel padding to explain."""
+    text = all_text(name).lower()
+    assert 'laptop' not in text
+    assert 'channelpadded' not in text and 'channel_padding' not in text
+
+
+def shown_sources(code):
+    """Names whose source the code shows: `inspect.getsource(name)`, or
+    `inspect.getsource(f) for f in (a, b, ...)`."""
+    shown = set(re.findall(r'inspect\.getsource\((\w+)\)', code))
+    for names in re.findall(r'inspect\.getsource\(\w+\) for \w+ in \(([\w, ]+)\)', code):
+        shown.update(name.strip() for name in names.split(','))
+    return shown
+
+
+def test_the_vgg_notebook_shows_the_layers_and_the_head_it_runs():
+    code = '\n'.join(c.source for c in _notebook('3-vgg').cells if c.cell_type == 'code')
+    assert {'vgg_layers', 'vgg_block', 'vgg_head', 'vgg'} <= shown_sources(code)
