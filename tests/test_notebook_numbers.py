@@ -36,7 +36,7 @@ from d2lnets.models.googlenet import INCEPTIONS, Inception, googlenet
 from d2lnets.models.lenet import lenet
 from d2lnets.models.nin import nin
 from d2lnets.models.resnet import Residual, resnet18_book
-from d2lnets.models.squeezenet import Fire, squeezenet
+from d2lnets.models.squeezenet import SPECS, Fire, squeezenet
 from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block
 from d2lnets.recipes import get_recipe
 from d2lnets.viz.calculators import conv_output_size, receptive_field, stacked_params_ratio
@@ -433,6 +433,11 @@ def fire2():
     return tex(squeeze), tex(expand1), tex(expand3), tex(total), tex(plain), f'{plain / total:.1f}'
 
 
+def squeeze_widths():
+    widths = [layer[1] for layer in SPECS['1.0'][1] if layer != 'pool']
+    return min(widths), max(widths)
+
+
 def pooling_path(image, ceil_mode):
     path = [conv_output_size(image, 7, stride=2)]
     for _ in range(3):
@@ -666,6 +671,9 @@ CLAIMS = [
           lambda: params(squeezenet, (1, 3, 224, 224), '1.0') / 1e6),
     Claim('9-squeezenet', 'resized to {0}x{0}, batch {1}, {2} epochs',
           lambda: tuple(get_recipe('squeezenet').book[k] for k in ('resize', 'batch_size', 'epochs'))),
+    Claim('9-squeezenet', r'the output has ${} + {} = {}$ channels at the same size',
+          lambda: (64, 64, table(Fire, (4, 96, 55, 55), 16, 64)[0].output_shape[1])),
+    Claim('9-squeezenet', r'($n_{{\text{{in}}}}$ = {} to {} channels)', squeeze_widths),
     Claim('9-squeezenet', 'learning rate {} instead of {}',
           lambda: (get_recipe('squeezenet').book['lr'], get_recipe('nin').book['lr'])),
     # Fine-tuning
@@ -679,6 +687,13 @@ CLAIMS = [
     Claim('10-finetune', 'trains for one epoch on {} generated images at {}x{}', finetune_quick_photos),
     Claim('10-finetune', 'instead of the {:,} of the ImageNet layer',
           lambda: table(get_model, (1, 3, 224, 224), 'vgg16')[-1].params),
+    Claim('10-finetune', r'expects exactly ${} \times {} \times {}$ inputs',
+          lambda: table(vgg, (1, 3, 224, 224), CONV_ARCHS['D'])[4].output_shape[1:]),
+    Claim('1-lenet', "six channels ({0}x{0}), their pooled {1}x{1} copies, and six of the second "
+          "convolution's 16 channels ({2}x{2}) and their {3}x{3} pooling",
+          lambda: tuple(sides(table(lenet, (1, 1, 28, 28), 'first')))),
+    Claim('5-googlenet', 'maps are small ({0}x{0} down to {1}x{1} at 96x96)',  # stage 3's input to stage 5's
+          lambda: (googlenet_rows()[1].output_shape[-1], googlenet_rows()[3].output_shape[-1])),
     Claim('10-finetune', r'take 224 pixels to $224 / 2^5 = {}$',
           lambda: sides(table(vgg, (1, 3, 224, 224), CONV_ARCHS['D']))[4]),
     Claim('10-finetune', "What share of VGG-16's {} million is that?",
