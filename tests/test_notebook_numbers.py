@@ -198,7 +198,8 @@ def vgg_narrowing():
     full, narrowed = CONV_ARCHS['A'], narrow(CONV_ARCHS['A'], 4)
     by_params = vgg11_blocks_params(full) / vgg11_blocks_params(narrowed)
     by_macs = vgg_features_macs(full) / vgg_features_macs(narrowed)
-    require(fraction(by_params) == fraction(by_macs), 'weights and multiply-adds shrink differently')
+    require(fraction(by_params) == fraction(by_macs),
+            'weights and multiply-adds shrink differently')
     return fraction(by_params)
 
 
@@ -263,7 +264,8 @@ def nin_smoke_last_side():
 
 def alexnet_head_weights():
     head = nn.HybridSequential()
-    head.add(nn.Dense(4096, in_units=6400), nn.Dense(4096, in_units=4096), nn.Dense(10, in_units=4096))
+    head.add(nn.Dense(4096, in_units=6400), nn.Dense(4096, in_units=4096),
+             nn.Dense(10, in_units=4096))
     head_weights = weights(head)
     require(sum(alexnet_dense(i) for i in range(3)) - 4096 - 4096 - 10 == head_weights,
             'the book\'s AlexNet head is not 6,400 -> 4096 -> 4096 -> 10')
@@ -399,6 +401,11 @@ def densenet_channels():
     return arrows([r.output_shape[1] for r in rows[4:11]])
 
 
+def resnet_vs_densenet_params():
+    resnet, densenet = params(resnet18_book, (1, 1, 96, 96)), params(densenet_book, (1, 1, 96, 96))
+    return resnet / 1e6, densenet / 1e6, round(resnet / densenet)
+
+
 # ---------------------------------------------------------------------------- SqueezeNet
 
 def squeezenet_macs(imagenet):
@@ -502,7 +509,8 @@ CLAIMS = [
     # LeNet
     Claim('1-lenet', r'sees a ${0} \times {0}$ patch', lambda: receptive_field(lenet('first'))),
     Claim('1-lenet', r'$r = 1 + {} = {}$', lenet_receptive_field_terms),
-    Claim('1-lenet', r'halve it: ${}$', lambda: arrows([28] + sides(table(lenet, (1, 1, 28, 28), 'first')))),
+    Claim('1-lenet', r'halve it: ${}$',
+          lambda: arrows([28] + sides(table(lenet, (1, 1, 28, 28), 'first')))),
     Claim('1-lenet', r'$6 \cdot (1 \cdot 25 + 1) = {}$ for the first layer',
           lambda: table(lenet, (1, 1, 28, 28), 'first')[0].params),
     Claim('1-lenet', r'flattens $16 \cdot 4 \cdot 4 = {}$ values',
@@ -515,6 +523,9 @@ CLAIMS = [
     Claim('1-lenet', 'about {:.1f} million multiply-adds per image',
           lambda: macs(lenet, (1, 1, 28, 28), 'first') / 1e6),
     Claim('1-lenet', r'each sigmoid multiplies the gradient by at most $\tfrac1{}$', sigmoid_bound),
+    Claim('1-lenet', "six channels ({0}x{0}), their pooled {1}x{1} copies, and six of the second "
+          "convolution's 16 channels ({2}x{2}) and their {3}x{3} pooling",
+          lambda: tuple(sides(table(lenet, (1, 1, 28, 28), 'first')))),
     Claim('1-lenet', 'The CPU rate, {} GFLOP/s', lambda: round(cpu_rate('1-lenet') / 1e9)),
     Claim('1-lenet', 'learning rate {}, batch {}, {} epochs', lambda: book_setting('lenet')),
     # AlexNet
@@ -539,7 +550,8 @@ CLAIMS = [
           lambda: alexnet_rows()[0].output_shape[-1]),
     Claim('2-alexnet', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
           lambda: book_setting('alexnet', resize=True)),
-    Claim('2-alexnet', '({0}x{0} after the first convolution, down to {1}x{1} after the last pooling)',
+    Claim('2-alexnet', '({0}x{0} after the first convolution, down to {1}x{1} after the last '
+          'pooling)',
           lambda: (alexnet_rows()[0].output_shape[-1], alexnet_pool_sides()[-1])),
     Claim('2-alexnet', 'trains on 500 images at {0}x{0} for one epoch',
           lambda: get_recipe('alexnet').settings('smoke')['resize']),
@@ -547,7 +559,8 @@ CLAIMS = [
     Claim('3-vgg', r'224 to $224 / 2^5 = {}$', lambda: sides(vgg11_rows())[-1]),
     Claim('3-vgg', r'see $1 + 2 + 2 = {}$ pixels, like one 5x5; three see {}, like one 7x7',
           lambda: (receptive_field([(3, 1)] * 2), receptive_field([(3, 1)] * 3))),
-    Claim('3-vgg', r'\frac{{27 C^2}}{{49 C^2}} \approx {:.2f}, \qquad \frac{{18 C^2}}{{25 C^2}} = {:.2f}',
+    Claim('3-vgg', r'\frac{{27 C^2}}{{49 C^2}} \approx {:.2f}, '
+          r'\qquad \frac{{18 C^2}}{{25 C^2}} = {:.2f}',
           lambda: (stacked_params_ratio(3), stacked_params_ratio(2))),
     Claim('3-vgg', r'$7 \cdot 7 \cdot 512 = {}$ inputs',
           lambda: tex(int(np.prod(vgg11_rows()[4].output_shape[1:])))),
@@ -584,23 +597,28 @@ CLAIMS = [
               [nin_rows()[0].output_shape[-1]] +
               [r.output_shape[-1] for r in nin_rows() if r.name.startswith('pool')][:3]))),
     Claim('4-nin', r'\cdot 10$ weights, about {} million', alexnet_head_weights),
-    Claim('4-nin', r'$10 \cdot 384 \cdot 9 + 2 \cdot 10 \cdot 10$ weights, about {} thousand', nin_head),
+    Claim('4-nin', r'$10 \cdot 384 \cdot 9 + 2 \cdot 10 \cdot 10$ weights, about {} thousand',
+          nin_head),
     Claim('4-nin', "about {} million parameters against the book's AlexNet's {} million",
           lambda: (round(params(nin, (1, 1, 224, 224)) / 1e6),
                    round(params(alexnet_book, (1, 1, 224, 224)) / 1e6))),
-    Claim('4-nin', "NiN needs about {} billion multiply-adds per image, four {} of AlexNet's {} billion",
+    Claim('4-nin', "NiN needs about {} billion multiply-adds per image, four {} of AlexNet's {} "
+          'billion',
           nin_vs_alexnet_macs),
     Claim('4-nin', "({}x{} at the book's 224x224, only {}x{} at the quick setting's",
           lambda: (nin_rows()[-3].output_shape[-1],) * 2 + nin_smoke_last_side()[:2]),
-    Claim('4-nin', "quick setting's {0}x{0}", lambda: get_recipe('nin').settings('smoke')['resize']),
+    Claim('4-nin', "quick setting's {0}x{0}",
+          lambda: get_recipe('nin').settings('smoke')['resize']),
     Claim('4-nin', "pooled output of the third block (384 channels of {0}x{0} at 224x224)",
           lambda: nin_rows()[5].output_shape[-1]),
     # GoogLeNet
     Claim('5-googlenet', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
           lambda: book_setting('googlenet', resize=True)),
     Claim('5-googlenet', 'for block 3a ${} + {} + {} + {} = {}$', inception_3a_channels),
-    Claim('5-googlenet', r'\approx {}\text{{M}} \qquad\text{{vs.}}', lambda: round(path_5x5(False) / 1e6)),
-    Claim('5-googlenet', r'\approx {:.1f}\text{{M}},$$ nearly ten times less', lambda: path_5x5(True) / 1e6),
+    Claim('5-googlenet', r'\approx {}\text{{M}} \qquad\text{{vs.}}',
+          lambda: round(path_5x5(False) / 1e6)),
+    Claim('5-googlenet', r'\approx {:.1f}\text{{M}},$$ nearly ten times less',
+          lambda: path_5x5(True) / 1e6),
     Claim('5-googlenet', r'\approx \frac{{{}\text{{M}}}}{{{}\text{{M}}}} \approx {:.1f}',
           lambda: (round(macs(unreduced_3a, (1, 192, 28, 28)) / 1e6),
                    round(macs(block_3a, (1, 192, 28, 28)) / 1e6), inception_3a_ratio())),
@@ -609,7 +627,8 @@ CLAIMS = [
     Claim('5-googlenet', '(${}$), the channels grow to {}', googlenet_stage_sides_and_channels),
     Claim('5-googlenet', "About {} million parameters in all: an {} of the book's AlexNet's",
           lambda: (round(params(googlenet, (1, 1, 96, 96)) / 1e6),
-                   fraction(params(alexnet_book, (1, 1, 224, 224)) / params(googlenet, (1, 1, 96, 96))))),
+                   fraction(params(alexnet_book, (1, 1, 224, 224))
+                            / params(googlenet, (1, 1, 96, 96))))),
     Claim('5-googlenet', 'GoogLeNet needs about {:.2f} billion multiply-adds',
           lambda: macs(googlenet, (1, 1, 96, 96)) / 1e9),
     Claim('5-googlenet', 'Its CPU rate, {} GFLOP/s', lambda: round(cpu_rate('5-googlenet') / 1e9)),
@@ -617,15 +636,21 @@ CLAIMS = [
           lambda: measured_rate('5-googlenet', 84, googlenet, (1, 1, 96, 96))),
     Claim('5-googlenet', 'CPU line, about {} minutes',
           lambda: epoch_minutes('5-googlenet', googlenet, (1, 1, 96, 96))),
+    # the inputs of stages 3 and 5
+    Claim('5-googlenet', 'maps are small ({0}x{0} down to {1}x{1} at 96x96)',
+          lambda: (googlenet_rows()[1].output_shape[-1], googlenet_rows()[3].output_shape[-1])),
     Claim('5-googlenet', 'whose input is {} channels of {}x{} at 96x96',
           lambda: (googlenet_rows()[1].output_shape[1],) + googlenet_rows()[1].output_shape[2:]),
     # Batch normalization
-    Claim('6-batch-norm', r'$\epsilon > 0$ ($10^{{{}}}$ here)', lambda: round(math.log10(bn_default('eps')))),
+    Claim('6-batch-norm', r'$\epsilon > 0$ ($10^{{{}}}$ here)',
+          lambda: round(math.log10(bn_default('eps')))),
     Claim('6-batch-norm', r'with momentum ${}$ in this code', lambda: bn_default('momentum')),
     Claim('6-batch-norm', r'\leftarrow {}\,\boldsymbol{{\mu}}_{{\text{{moving}}}} + {:.1f}\,',
           lambda: (bn_default('momentum'), 1 - bn_default('momentum'))),
-    Claim('6-batch-norm', 'each normalisation layer has {} numbers per feature', bn_numbers_per_feature),
-    Claim('6-batch-norm', 'uses: learning rate {}, batch {}, {} epochs', lambda: book_setting('batchnorm')),
+    Claim('6-batch-norm', 'each normalisation layer has {} numbers per feature',
+          bn_numbers_per_feature),
+    Claim('6-batch-norm', 'uses: learning rate {}, batch {}, {} epochs',
+          lambda: book_setting('batchnorm')),
     Claim('6-batch-norm', 'The book\'s numbers to compare with are {:.3f} (from scratch)',
           lambda: get_recipe('batchnorm').book_test_acc),
     # ResNet
@@ -645,9 +670,8 @@ CLAIMS = [
     Claim('8-densenet', r'$64 \to 64 + 4 \cdot 32 = {}.$', densenet_channels),
     Claim('8-densenet', r'$3 + 2 \cdot 10 = {}$ output channels',
           lambda: table(DenseBlock, (4, 3, 8, 8), 2, 10)[-1].output_shape[1]),
-    Claim('8-densenet', "ResNet-18's {:.1f} million: DenseNet has about {:.2f} million parameters, {} times fewer",
-          lambda: (params(resnet18_book, (1, 1, 96, 96)) / 1e6, params(densenet_book, (1, 1, 96, 96)) / 1e6,
-                   round(params(resnet18_book, (1, 1, 96, 96)) / params(densenet_book, (1, 1, 96, 96))))),
+    Claim('8-densenet', "ResNet-18's {:.1f} million: DenseNet has about {:.2f} million "
+          'parameters, {} times fewer', resnet_vs_densenet_params),
     Claim('8-densenet', "the book reports {} for it against ResNet-18's {}",
           lambda: (get_recipe('densenet').book_test_acc, get_recipe('resnet').book_test_acc)),
     Claim('8-densenet', '({} against {} million at 96x96)',
@@ -656,21 +680,27 @@ CLAIMS = [
     Claim('8-densenet', 'ResNet notebook ({} million per image here)',
           lambda: round(macs(densenet_book, (1, 1, 96, 96)) / 1e6)),
     # SqueezeNet
-    Claim('9-squeezenet', "needs about {} billion multiply-adds per 224x224 image, a {} of VGG-11's {} billion",
+    Claim('9-squeezenet', 'needs about {} billion multiply-adds per 224x224 image, a {} of '
+          "VGG-11's {} billion",
           lambda: squeezenet_vs_vgg11(False)),
-    Claim('9-squeezenet', "1,000 classes, {} billion, a {} of VGG-11's", lambda: squeezenet_vs_vgg11(True)[:2]),
-    Claim('9-squeezenet', 'training step sustained about {} GFLOP/s', lambda: squeezenet_epoch()[0]),
+    Claim('9-squeezenet', "1,000 classes, {} billion, a {} of VGG-11's",
+          lambda: squeezenet_vs_vgg11(True)[:2]),
+    Claim('9-squeezenet', 'training step sustained about {} GFLOP/s',
+          lambda: squeezenet_epoch()[0]),
     Claim('9-squeezenet', 'takes about {} minutes and the 5 epochs about {} hours',
           lambda: squeezenet_epoch()[1:]),
-    Claim('9-squeezenet', r'${} + {} + {} = {}$ parameters against ${}$ for the plain 3x3 layer, {} times fewer',
+    Claim('9-squeezenet', r'${} + {} + {} = {}$ parameters against ${}$ for the plain 3x3 layer, '
+          '{} times fewer',
           fire2),
     Claim('9-squeezenet', "On Table 1's path it never is: ${}$ either way", path_227),
-    Claim('9-squeezenet', r'the stem gives {} and the poolings ${}$, where rounding down would give ${}$',
+    Claim('9-squeezenet', r'the stem gives {} and the poolings ${}$, where rounding down would '
+          r'give ${}$',
           lambda: (pooling_path(224, True)[0],) + squeezenet_224_path()),
     Claim('9-squeezenet', 'The answer was SqueezeNet, {:.2f} million parameters',
           lambda: params(squeezenet, (1, 3, 224, 224), '1.0') / 1e6),
     Claim('9-squeezenet', 'resized to {0}x{0}, batch {1}, {2} epochs',
-          lambda: tuple(get_recipe('squeezenet').book[k] for k in ('resize', 'batch_size', 'epochs'))),
+          lambda: tuple(get_recipe('squeezenet').book[k]
+                        for k in ('resize', 'batch_size', 'epochs'))),
     Claim('9-squeezenet', r'the output has ${} + {} = {}$ channels at the same size',
           lambda: (64, 64, table(Fire, (4, 96, 55, 55), 16, 64)[0].output_shape[1])),
     Claim('9-squeezenet', r'($n_{{\text{{in}}}}$ = {} to {} channels)', squeeze_widths),
@@ -684,16 +714,12 @@ CLAIMS = [
           'server CPU (two cores of an Intel Xeon, `docs/results.md`), one training image costs '
           'about {} s, so an epoch over the {} training photos of the stand-in folder takes about '
           '{} minutes and the 5 epochs about {}', finetune_estimate),
-    Claim('10-finetune', 'trains for one epoch on {} generated images at {}x{}', finetune_quick_photos),
+    Claim('10-finetune', 'trains for one epoch on {} generated images at {}x{}',
+          finetune_quick_photos),
     Claim('10-finetune', 'instead of the {:,} of the ImageNet layer',
           lambda: table(get_model, (1, 3, 224, 224), 'vgg16')[-1].params),
     Claim('10-finetune', r'expects exactly ${} \times {} \times {}$ inputs',
           lambda: table(vgg, (1, 3, 224, 224), CONV_ARCHS['D'])[4].output_shape[1:]),
-    Claim('1-lenet', "six channels ({0}x{0}), their pooled {1}x{1} copies, and six of the second "
-          "convolution's 16 channels ({2}x{2}) and their {3}x{3} pooling",
-          lambda: tuple(sides(table(lenet, (1, 1, 28, 28), 'first')))),
-    Claim('5-googlenet', 'maps are small ({0}x{0} down to {1}x{1} at 96x96)',  # stage 3's input to stage 5's
-          lambda: (googlenet_rows()[1].output_shape[-1], googlenet_rows()[3].output_shape[-1])),
     Claim('10-finetune', r'take 224 pixels to $224 / 2^5 = {}$',
           lambda: sides(table(vgg, (1, 3, 224, 224), CONV_ARCHS['D']))[4]),
     Claim('10-finetune', "What share of VGG-16's {} million is that?",
