@@ -216,10 +216,10 @@ def no_vgg_block_sees_the_image():
             f'a block sees the whole image now: {vgg_block_receptive_fields()}')
 
 
-def vgg_epoch_minutes(name='3-vgg'):
+def vgg_epoch_minutes():
     ratio = get_recipe('vgg').book['ratio']
     count = macs(vgg, (1, 1, 224, 224), narrow(CONV_ARCHS['A'], ratio))
-    return round(EPOCH * TRAIN_FLOPS * count / cpu_rate(name) / 60)
+    return round(EPOCH * TRAIN_FLOPS * count / cpu_rate('3-vgg') / 60)
 
 
 def vgg16_vs_alexnet():
@@ -257,9 +257,8 @@ def nin_head():
     return round(last[0].params / 1e3)
 
 
-def nin_smoke_last_side():
-    side = get_recipe('nin').settings('smoke')['resize']
-    return nin_rows(side)[-3].output_shape[-1], nin_rows(side)[-3].output_shape[-1], side, side
+def nin_last_block_side(side=224):
+    return nin_rows(side)[-3].output_shape[-1]  # before global pooling and Flatten
 
 
 def alexnet_head_weights():
@@ -467,23 +466,32 @@ def path_227():
 
 # ---------------------------------------------------------------------------- fine-tuning
 
-def finetune_estimate():
-    count = macs(get_model, (1, 3, 224, 224), 'vgg16')
-    per_image = TRAIN_FLOPS * count / cpu_rate('10-finetune')
-    classes = len(re.findall(r'\d+', re.search(
-        r'for label in \(([\d, ]+)\)', '\n'.join(c.source for c in _notebook('10-finetune').cells
-                                                 if c.cell_type == 'code')).group(1)))
-    per_class = code_number('10-finetune', r'per_class = \d+ if QUICK else (\d+)')
-    photos = int(classes * per_class * 9 // 10)
+def finetune_code():
+    return '\n'.join(c.source for c in _notebook('10-finetune').cells if c.cell_type == 'code')
+
+
+def stand_in_photos(quick):
+    """Training photos of the stand-in folder the notebook generates: classes x per class,
+    9 in 10 of them (the split's `val_fraction=0.1`)."""
+    labels = re.search(r'for label in \(([\d, ]+)\)', finetune_code()).group(1)
+    per_class = code_number('10-finetune', r'per_class = (\d+) if QUICK else (?:\d+)' if quick
+                            else r'per_class = \d+ if QUICK else (\d+)')
     require(code_number('10-finetune', r'val_fraction=([\d.]+)') == 0.1, 'not a 9:1 split')
+    return len(labels.split(',')), int(per_class), int(len(labels.split(',')) * per_class) * 9 // 10
+
+
+def finetune_estimate():
+    classes, per_class, photos = stand_in_photos(quick=False)
+    require(f'train_photos = {classes} * {per_class} * 9 // 10' in finetune_code(),
+            'the estimate cell counts other photos than the notebook generates')
+    per_image = TRAIN_FLOPS * macs(get_model, (1, 3, 224, 224), 'vgg16') / cpu_rate('10-finetune')
     return (round(cpu_rate('10-finetune') / 1e9), f'{per_image:.2f}', photos,
             round(photos * per_image / 60), round(5 * photos * per_image / 60))
 
 
 def finetune_quick_photos():
-    per_class = code_number('10-finetune', r'per_class = (\d+) if QUICK')
-    side = code_number('10-finetune', r'SIZE = (\d+) if QUICK')
-    return int(3 * per_class * 9 // 10), int(side), int(side)
+    side = int(code_number('10-finetune', r'SIZE = (\d+) if QUICK'))
+    return stand_in_photos(quick=True)[2], side, side
 
 
 def same_rate_as_vgg():
@@ -606,7 +614,8 @@ CLAIMS = [
           'billion',
           nin_vs_alexnet_macs),
     Claim('4-nin', "({}x{} at the book's 224x224, only {}x{} at the quick setting's",
-          lambda: (nin_rows()[-3].output_shape[-1],) * 2 + nin_smoke_last_side()[:2]),
+          lambda: (nin_last_block_side(),) * 2 + (
+              nin_last_block_side(get_recipe('nin').settings('smoke')['resize']),) * 2),
     Claim('4-nin', "quick setting's {0}x{0}",
           lambda: get_recipe('nin').settings('smoke')['resize']),
     Claim('4-nin', "pooled output of the third block (384 channels of {0}x{0} at 224x224)",
