@@ -1,4 +1,4 @@
-"""Fine-Tuning: D2L section 14.2 (13.2 in the first MXNet edition).
+"""Fine-Tuning: D2L section 14.2 (9.2 in the first MXNet edition).
 
 A network trained on ImageNet keeps its features; its output layer is
 replaced for the new classes and the whole network is trained on a folder of
