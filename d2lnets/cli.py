@@ -246,6 +246,10 @@ def _train_chapter(net, args, title, log, load_data, class_names, job):
         save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '
         f'{os.path.join(args.out, "curves.png")}')
+    best = checkpoint.best()
+    if best is not None:
+        log(f'best test accuracy {best[2]:.3f} in epoch {best[1]}: its parameters are in '
+            f'{best[0]}')
     if args.pictures:
         names = class_names or (TEXT_LABELS if load_data is None else None)
         paths = save_run_pictures(net, test_iter, args.ctx, args.out, None, names)

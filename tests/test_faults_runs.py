@@ -353,6 +353,81 @@ def test_a_diverged_chapter_run_exits_1_and_keeps_the_last_good_epoch(tmp_path, 
     assert 'epoch 2,' not in stdout
 
 
+def explode_after(monkeypatch, steps, factor=1e4):
+    """Trainer.step multiplies the last parameter (the output layer's weight,
+    in name order) by `factor` after `steps` steps: the loss grows into the
+    thousands and stays finite, as a learning rate far too high makes it."""
+    original, calls = gluon.Trainer.step, []
+
+    def step(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == steps:
+            last = self._params[-1]
+            last.set_data(last.data() * factor)
+    monkeypatch.setattr(gluon.Trainer, 'step', step)
+
+
+EXPLODED = (r'the training loss exploded to [0-9.e+]+ per example \(the limit is [0-9.e+]+: 100 '
+            r'times its first value, at least 100\) in epoch 2; the learning rate {lr} is too '
+            r'high for this network: lower it \(e.g. {lower}\); the last good epoch is kept in '
+            r'the checkpoint, if there is one')
+
+
+def test_an_exploding_finite_loss_stops_the_run(tmp_path, monkeypatch):
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    _, history, _ = toy_run(tmp_path, 1, checkpoint=checkpoint)
+    assert history.meta['initial_loss'] == pytest.approx(1.0, abs=0.5)  # about log(3)
+    before = checksums(tmp_path / 'ckpt')
+    explode_after(monkeypatch, 1)
+    with pytest.raises(TrainingDiverged) as info:
+        toy_run(tmp_path, 3, checkpoint=checkpoint, resume=True, check_every=100)
+    assert re.fullmatch(EXPLODED.format(lr='0.1', lower='0.01'), str(info.value))
+    assert checksums(tmp_path / 'ckpt') == before
+
+
+def test_an_exploded_chapter_run_exits_1_and_keeps_the_last_good_epoch(lenet_out, monkeypatch,
+                                                                       capsys):
+    out = lenet_out
+    before = checksums(out / 'checkpoint')
+    explode_after(monkeypatch, 2)  # 4 steps an epoch: in epoch 2
+    code, stdout, err = run_main(lenet.main, LENET + ['--out', str(out), '--epochs', '3',
+                                                      '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert re.fullmatch('lenet: error: ' + EXPLODED.format(lr='0.9', lower='0.09'), one_line(err))
+    assert checksums(out / 'checkpoint') == before
+    assert 'epoch 2,' not in stdout
+
+
+def test_the_best_epoch_is_kept_beside_the_last(tmp_path, monkeypatch):
+    """Test accuracies 0.5, 0.9, 0.3: checkpoint/best.params holds epoch 2's
+    parameters, model.params epoch 3's; a resumed epoch 4 at 0.95 takes over."""
+    accuracies = iter([0.5, 0.9, 0.3, 0.95])
+    monkeypatch.setattr('d2lnets.training.loop.evaluate_accuracy',
+                        lambda *args, **kwargs: next(accuracies))
+    ckpt = tmp_path / 'ckpt'
+    saved = {}
+
+    def remember(history):
+        saved[len(history)] = checksums(ckpt)['model.params']
+    checkpoint = Checkpoint(str(ckpt))
+    toy_run(tmp_path, 3, checkpoint=checkpoint, on_epoch=remember)
+    assert checksums(ckpt)['best.params'] == saved[2] != saved[3]
+    assert json.load(open(ckpt / 'manifest.json'))['best'] == {'epoch': 2, 'test_acc': 0.9}
+    assert checkpoint.best() == (str(ckpt / 'best.params'), 2, 0.9)
+    toy_run(tmp_path, 4, checkpoint=checkpoint, resume=True, on_epoch=remember)
+    assert checksums(ckpt)['best.params'] == saved[4] == checksums(ckpt)['model.params']
+    assert checkpoint.best() == (str(ckpt / 'best.params'), 4, 0.95)
+    assert sorted(os.listdir(tmp_path)) == ['ckpt']
+
+
+def test_a_chapter_run_names_its_best_epoch(one_epoch):
+    best = Checkpoint(str(one_epoch / 'checkpoint')).best()
+    assert best[:2] == (str(one_epoch / 'checkpoint' / 'best.params'), 1)
+    assert checksums(one_epoch / 'checkpoint')['best.params'] == \
+        checksums(one_epoch / 'checkpoint')['model.params']
+
+
 # -- damaged checkpoints and a full disk ---------------------------------------------------
 
 def test_a_truncated_parameter_file_is_one_line(lenet_out, capsys):

@@ -1,8 +1,10 @@
 """Save a run after every epoch and take it up again where it stopped.
 
 A checkpoint directory holds the parameters (`model.params`), the optimizer's
-state (`trainer.states`), the history so far (`history.json`) and a
-`manifest.json` naming the epoch and each file's size and SHA-256. An epoch is
+state (`trainer.states`), the history so far (`history.json`), the parameters
+of the best epoch so far by test accuracy (`best.params`, a hard link to
+`model.params` when that is the best) and a `manifest.json` naming the epoch,
+the best epoch and its accuracy, and each file's size and SHA-256. An epoch is
 saved as one unit: its files and manifest are written (and synced) into a
 hidden folder beside the directory, `.NAME.saving-*`; the old directory is
 renamed to `.NAME.old`, the new folder to NAME, and `.NAME.old` is removed. A
@@ -36,6 +38,7 @@ from .history import History
 PARAMS = 'model.params'
 STATES = 'trainer.states'
 HISTORY = 'history.json'
+BEST = 'best.params'
 MANIFEST = 'manifest.json'
 EARLIER = 'earlier'
 
@@ -97,7 +100,10 @@ class Checkpoint:
                 names.append(STATES)
             _write_history(history, os.path.join(saving, HISTORY))
             names.append(HISTORY)
-            _write_manifest(saving, len(history), names)
+            best = _keep_best(history, self._current(), saving)
+            if best is not None:
+                names.append(BEST)
+            _write_manifest(saving, len(history), names, best)
         except (OSError, MXNetError) as err:
             if saving is not None:
                 shutil.rmtree(saving, ignore_errors=True)
@@ -136,6 +142,17 @@ class Checkpoint:
         except (OSError, ValueError, KeyError) as err:
             raise CheckpointError(f'the history in {self.directory} cannot be read '
                                   f'({first_line(err)}); start afresh without --resume') from None
+
+    def best(self):
+        """(path, epoch, test accuracy) of the best epoch's parameters so far,
+        or None (no checkpoint, or one written before the best was kept)."""
+        current = self._current()
+        if current is None or not os.path.isfile(os.path.join(current, MANIFEST)):
+            return None
+        best = _manifest(current).get('best')
+        if best is None:
+            return None
+        return os.path.join(self.directory, BEST), best['epoch'], best['test_acc']
 
     def copy_parameters(self, path):
         """Copy the saved parameters to `path` (through a temporary file)."""
@@ -217,16 +234,51 @@ def _write_history(history, path):
     history.save(path)
 
 
-def _write_manifest(folder, epoch, names):
-    """Record the size and SHA-256 of each file, sync them, then write the manifest."""
-    files = {}
+def _keep_best(history, previous, saving):
+    """Put the parameters of the best epoch so far (the highest test accuracy,
+    the earliest of equals) into the folder `saving` as BEST: a link to its
+    own parameters when the epoch just trained is the best, else to the
+    previous checkpoint's BEST. Return {'epoch', 'test_acc'} of that epoch,
+    or None when the previous checkpoint has no BEST for it (written before
+    the best was kept)."""
+    accs = history.column('test_acc')
+    index = accs.index(max(accs))
+    best = {'epoch': history.epochs[index]['epoch'], 'test_acc': accs[index]}
+    if index == len(history) - 1:
+        source = os.path.join(saving, PARAMS)
+    elif previous is not None and os.path.isfile(os.path.join(previous, MANIFEST)) \
+            and _manifest(previous).get('best', {}).get('epoch') == best['epoch']:
+        source = os.path.join(previous, BEST)
+    else:
+        return None
+    _link_or_copy(source, os.path.join(saving, BEST))
+    return best
+
+
+def _link_or_copy(source, target):
+    """A hard link (no second copy on disk), or a copy where links are refused.
+    Files in a checkpoint are never changed after they are written, so a link
+    stays the content it was made from."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _write_manifest(folder, epoch, names, best=None):
+    """Record the size and SHA-256 of each file, sync them, then write the
+    manifest (with the best epoch and its test accuracy, when given)."""
+    files, digests = {}, {}
     for name in names:
         path = os.path.join(folder, name)
         _sync(path)
-        files[name] = {'bytes': os.path.getsize(path), 'sha256': _sha256(path)}
+        inode = os.stat(path).st_ino  # a link to a file already summed is not read again
+        digests[inode] = digests.get(inode) or _sha256(path)
+        files[name] = {'bytes': os.path.getsize(path), 'sha256': digests[inode]}
     path = os.path.join(folder, MANIFEST)
     with open(path, 'w') as f:
-        json.dump({'epoch': epoch, 'files': files}, f, indent=2)
+        json.dump({'epoch': epoch, 'files': files, **({'best': best} if best else {})}, f,
+                  indent=2)
         f.flush()
         os.fsync(f.fileno())
 

@@ -25,7 +25,7 @@ EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or a parameter became NaN or infinite."""
+    """The loss or a parameter became NaN or infinite, or the loss exploded."""
 
 
 def as_context_list(ctx):
@@ -72,19 +72,37 @@ def _nonfinite_sum(net, ctx):
     return nd.add_n(*[(p * 0).sum() for p in params]) if params else nd.zeros(1, ctx=ctx)
 
 
-def _check_finite(net, loss_sum, epoch, trainer, ctx):
-    """Raise TrainingDiverged when the loss or a parameter is NaN or infinite:
-    with ReLU a NaN weight can hide behind a finite loss. One read-back."""
+EXPLOSION_FACTOR = 100  # the loss has exploded above this many times its first value
+EXPLOSION_FLOOR = 100.0  # ... and above this, per example
+
+
+def loss_limit(initial_loss):
+    """The mean training loss per example above which a run has diverged:
+    EXPLOSION_FACTOR times the loss of its first batch, and at least
+    EXPLOSION_FLOOR (a softmax cross-entropy of 100 means the right class
+    is e**100 times less likely than the one predicted)."""
+    return max(EXPLOSION_FLOOR, EXPLOSION_FACTOR * initial_loss)
+
+
+def _check_health(net, loss_sum, examples, limit, epoch, trainer, ctx):
+    """Raise TrainingDiverged when the loss or a parameter is NaN or infinite
+    (with ReLU a NaN weight can hide behind a finite loss), or when the mean
+    loss per example of the epoch so far is above `limit`. One read-back."""
     loss_value, params_ok = nd.concat(loss_sum.reshape(1),
                                       _nonfinite_sum(net, ctx).reshape(1), dim=0).asnumpy()
-    if math.isfinite(loss_value) and math.isfinite(params_ok):
+    mean_loss = loss_value / max(examples, 1)
+    if math.isfinite(loss_value) and math.isfinite(params_ok) and mean_loss <= limit:
         return
-    if math.isfinite(loss_value):
+    if not math.isfinite(loss_value):
+        what = f'the loss became {loss_value}'
+    elif math.isfinite(params_ok):
+        what = (f'the training loss exploded to {mean_loss:.4g} per example (the limit is '
+                f'{limit:.4g}: {EXPLOSION_FACTOR} times its first value, at least '
+                f'{EXPLOSION_FLOOR:g})')
+    else:
         bad = [name for name, p in net.collect_params().items()
                if not math.isfinite((p.data(ctx) * 0).sum().asscalar())]
         what = f'parameter {bad[0]} became non-finite (NaN or infinity)'
-    else:
-        what = f'the loss became {loss_value}'
     lr = trainer.learning_rate
     raise TrainingDiverged(f'{what} in epoch {epoch}; the learning rate {lr:g} is too high '
                            f'for this network: lower it (e.g. {lr / 10:g}); the last good '
@@ -122,7 +140,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Called with each line of text (default `print`).
     check_every : int
         Batches between checks that the loss and the parameters are still
-        finite; they are checked again after every epoch, before it is saved.
+        finite and that the loss has not exploded (its mean per example in
+        the epoch so far above `loss_limit` of the run's first batch loss);
+        they are checked again after every epoch, before it is saved.
     on_epoch : callable, optional
         Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
     options : dict, optional
@@ -145,7 +165,8 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     Raises
     ------
     TrainingDiverged
-        When the loss or a parameter becomes NaN or infinite; the message
+        When the loss or a parameter becomes NaN or infinite, or the loss
+        explodes past `loss_limit`; the message
         names the epoch, what went wrong and the learning rate. The epoch is
         not saved, so the checkpoint keeps the last good one.
     CheckpointError
@@ -170,6 +191,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     elif checkpoint is not None and checkpoint.write:
         checkpoint.set_aside(log)
     log(f'training on {ctx}')
+    if len(history) and 'initial_loss' not in history.meta:  # checkpointed before it was kept
+        history.meta['initial_loss'] = history.epochs[0]['loss']
+    limit = loss_limit(history.meta.get('initial_loss', 0.0))
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
@@ -197,9 +221,12 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                     correct += right.as_in_context(ctxs[0])
                 n += y.shape[0]
                 bar.update(y.shape[0])
+                if 'initial_loss' not in history.meta:
+                    history.meta['initial_loss'] = loss_sum.asscalar() / n  # one read-back
+                    limit = loss_limit(history.meta['initial_loss'])
                 if i % check_every == 0:
-                    _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
-        _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
+                    _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+        _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
         train_time = time.time() - start
         test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
         record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
