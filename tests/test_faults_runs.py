@@ -386,6 +386,14 @@ def test_an_exploding_finite_loss_stops_the_run(tmp_path, monkeypatch):
     assert checksums(tmp_path / 'ckpt') == before
 
 
+def test_a_nan_loss_is_named_as_such(tmp_path, monkeypatch):
+    """The output layer's weight NaN: the loss is NaN, said before the parameter."""
+    explode_after(monkeypatch, 2, factor=float('nan'))
+    with pytest.raises(TrainingDiverged, match=r'^the loss became nan in epoch 1; the learning '
+                                               r'rate 0.1 is too high'):
+        toy_run(tmp_path, 2, check_every=100)
+
+
 def test_an_exploded_chapter_run_exits_1_and_keeps_the_last_good_epoch(lenet_out, monkeypatch,
                                                                        capsys):
     out = lenet_out
