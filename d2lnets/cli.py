@@ -22,7 +22,8 @@ from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFo
 from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
                                    import_horovod, join, planned_workers)
-from .training.loop import TrainingDiverged, as_context_list, train_ch5
+from .training.loop import (RunInterrupted, TrainingDiverged, as_context_list,
+                            telling_what_is_saved, train_ch5)
 from .training.outlock import OutputBusyError, OutputLock
 from .viz.curves import save_history_plot
 from .viz.pictures import PICTURE_FILES, save_run_pictures
@@ -192,7 +193,8 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
     OUT/architecture.png and four more.
     """
     job = join(args.kvstore, args.horovod)
-    with OutputLock(args.out) if job.rank == 0 else contextlib.nullcontext():
+    with OutputLock(args.out) if job.rank == 0 else contextlib.nullcontext(), \
+            telling_what_is_saved(Checkpoint(os.path.join(args.out, 'checkpoint'))):
         return _train_chapter(net, args, title, log, load_data, class_names, job)
 
 
@@ -280,13 +282,23 @@ def chapter_main(chapter, doc, book, quick, min_resize, build, name):
     return main
 
 
+def _after_interrupt(stop):
+    """What to do after Ctrl-C: resume only when there is an epoch to resume."""
+    if not isinstance(stop, RunInterrupted):
+        return ('interrupted; run the command again (with --resume if the run had '
+                'finished an epoch)')
+    if stop.epochs_saved:
+        return 'interrupted; finished epochs are in the checkpoint: add --resume to continue'
+    return ('interrupted before the first epoch finished; nothing is saved yet: start the '
+            'run again (without --resume)')
+
+
 def run_chapter_main(main, prog):
     """Run `main()`, turning a run's foreseeable failures into one line each."""
     try:
         main()
-    except KeyboardInterrupt:
-        print(f'{prog}: interrupted; finished epochs are in the checkpoint: '
-              f'add --resume to continue', file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f'{prog}: {_after_interrupt(stop)}', file=sys.stderr)
         exit_now(130)
     except (DataNotFoundError, TrainingDiverged, CheckpointError, OutputBusyError) as err:
         print(f'{prog}: error: {err}', file=sys.stderr)

@@ -499,6 +499,57 @@ def test_a_full_disk_at_the_end_is_one_line_and_resume_finishes(lenet_out, monke
     assert len(json.load(open(out / 'history.json'))['epochs']) == 2
 
 
+def interrupt_at_step(monkeypatch, steps):
+    """Trainer.step raises KeyboardInterrupt (Ctrl-C) at its `steps`-th call."""
+    original, calls = gluon.Trainer.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == steps:
+            raise KeyboardInterrupt
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(gluon.Trainer, 'step', step)
+
+
+def test_ctrl_c_before_the_first_epoch_says_nothing_is_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'run'
+    interrupt_at_step(monkeypatch, 2)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '2', '--out', str(out)], 'lenet',
+                            capsys)
+    assert code == 130
+    assert one_line(err) == ('lenet: interrupted before the first epoch finished; nothing is '
+                             'saved yet: start the run again (without --resume)')
+    assert not Checkpoint(str(out / 'checkpoint')).exists()
+
+
+def test_ctrl_c_after_an_epoch_says_to_resume(lenet_out, monkeypatch, capsys):
+    interrupt_at_step(monkeypatch, 2)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '3', '--out', str(lenet_out),
+                                                 '--resume'], 'lenet', capsys)
+    assert code == 130
+    assert one_line(err) == ('lenet: interrupted; finished epochs are in the checkpoint: add '
+                             '--resume to continue')
+
+
+def mxnet_full_disk(net, path):
+    """Save as MXNet does onto a full disk (/dev/full): its own error, not an OSError."""
+    net.save_parameters('/dev/full')
+
+
+def test_a_full_disk_in_the_first_epoch_says_nothing_is_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'run'
+    monkeypatch.setattr(checkpoint_module, '_write_parameters', mxnet_full_disk)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '2', '--out', str(out)], 'lenet',
+                            capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: cannot write the checkpoint for epoch 1 to '
+                             f'{out / "checkpoint"} (No space left on device: MXNet reported an '
+                             f'incomplete write); nothing is saved yet: free some space or fix '
+                             f'the folder, then start the run again (without --resume)')
+    assert not Checkpoint(str(out / 'checkpoint')).exists()
+    assert not [n for n in os.listdir(out) if 'saving' in n]
+
+
 # -- fine-tuning ----------------------------------------------------------------------------
 
 def test_finetuning_keeps_an_earlier_best_and_resumes(tmp_path, capsys):
@@ -555,6 +606,29 @@ def test_a_resumed_finetuning_replaces_best_params_only_when_it_does_better(tmp_
     improved = accs[2] > max(accs[:2])
     assert any(line.startswith('best validation accuracy so far') for line in lines) == improved
     assert (checksums(tmp_path)['best.params'] == before) == (not improved)
+
+
+def test_a_full_disk_writing_best_params_is_one_line(tmp_path, monkeypatch):
+    from d2lnets.data.batches import ImageBatches
+    from d2lnets.training.finetune import finetune
+    rng = np.random.default_rng(0)
+    batches = ImageBatches(rng.integers(0, 256, (16, 8, 8, 3)).astype(np.uint8),
+                           rng.integers(0, 2, 16), 8)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(64), nn.Dense(2))  # 50 kB: more than the C library buffers before writing
+    net.initialize(init.Xavier())
+    monkeypatch.setattr(nn.HybridSequential, 'save_parameters',
+                        lambda self, path: mxnet_full_disk(net, path)
+                        if 'best.params' in os.path.basename(path) else
+                        gluon.Block.save_parameters(self, path))
+    with pytest.raises(CheckpointError) as info:
+        finetune(net, batches, batches, 8, CTX, 1, best_path=str(tmp_path / 'best.params'),
+                 checkpoint=Checkpoint(str(tmp_path / 'ckpt')), log=lambda line: None)
+    assert str(info.value) == (f'cannot write the best epoch (1) to {tmp_path / "best.params"} '
+                               f'(No space left on device: MXNet reported an incomplete '
+                               f'write); its checkpoint is saved: free some space or fix the '
+                               f'folder, then add --resume to continue')
+    assert sorted(os.listdir(tmp_path)) == ['ckpt']
 
 
 def test_a_kill_during_the_first_save_leaves_no_checkpoint_and_no_debris(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ the first (rank 0) writes it. The optimizer state then lives on the servers
 and cannot be saved, so only parameters and history are kept (the chapters'
 SGD without momentum has no state to lose).
 """
+import errno
 import glob
 import hashlib
 import json
@@ -107,12 +108,12 @@ class Checkpoint:
         except (OSError, MXNetError) as err:
             if saving is not None:
                 shutil.rmtree(saving, ignore_errors=True)
-            kept = (f'epoch {self.epochs_saved()} is still there' if self.exists()
-                    else 'it holds no epoch yet')
+            then = (f'epoch {self.epochs_saved()} is still there: free some space or fix the '
+                    f'folder, then add --resume to continue' if self.exists() else
+                    'nothing is saved yet: free some space or fix the folder, then start the '
+                    'run again (without --resume)')
             raise CheckpointError(f'cannot write the checkpoint for epoch {len(history)} to '
-                                  f'{self.directory} ({_reason(err)}); {kept}: free some '
-                                  f'space or fix the folder, then add --resume to '
-                                  f'continue') from None
+                                  f'{self.directory} ({write_error_reason(err)}); {then}') from None
         _retire(self.directory, self._old)
         _install(saving, self.directory)
         _drop_retired(self._old)
@@ -370,8 +371,15 @@ def keep_earlier(directory, names, log=print):
     return target
 
 
-def _reason(err):
-    """'No space left on device' rather than '[Errno 28] No space left on device'."""
+MXNET_WRITE_FAILED = 'FileStream.Write incomplete'  # dmlc-core's words for a short write
+
+
+def write_error_reason(err):
+    """Why writing a file failed, in a few words: 'No space left on device' rather
+    than '[Errno 28] No space left on device', or than MXNet's check that a
+    write was short (which a full disk makes)."""
+    if isinstance(err, MXNetError) and MXNET_WRITE_FAILED in str(err):
+        return f'{os.strerror(errno.ENOSPC)}: MXNet reported an incomplete write'
     return getattr(err, 'strerror', None) or first_line(err)
 
 

@@ -7,6 +7,7 @@ Given a list of contexts it trains data-parallel, as the book's multi-GPU
 chapter does (D2L section 13.6): each batch is split across the devices and
 the trainer's kvstore sums their gradients.
 """
+import contextlib
 import math
 import time
 from contextlib import closing
@@ -26,6 +27,29 @@ EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec
 
 class TrainingDiverged(RuntimeError):
     """The loss or a parameter became NaN or infinite, or the loss exploded."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that checkpoints; `epochs_saved` says how many
+    finished epochs its checkpoint holds (0: nothing to resume)."""
+
+    def __init__(self, epochs_saved):
+        super().__init__(epochs_saved)
+        self.epochs_saved = epochs_saved
+
+
+@contextlib.contextmanager
+def telling_what_is_saved(checkpoint):
+    """Turn a KeyboardInterrupt inside the block into RunInterrupted, which
+    says whether `checkpoint` holds an epoch to resume (unchanged without one)."""
+    try:
+        yield
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        raise RunInterrupted(checkpoint.epochs_saved()) from None
 
 
 def as_context_list(ctx):
@@ -171,6 +195,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         not saved, so the checkpoint keeps the last good one.
     CheckpointError
         When the checkpoint cannot be resumed or written.
+    RunInterrupted
+        On Ctrl-C (KeyboardInterrupt) with a checkpoint: it says how many
+        finished epochs the checkpoint holds.
     """
     if resume and checkpoint is None:
         raise ValueError('resume=True needs the checkpoint to resume from')
@@ -197,47 +224,48 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
-    for epoch in range(len(history) + 1, num_epochs + 1):
-        loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
-        n, start = 0, time.time()
-        if seed is not None:
-            mx.random.seed(_epoch_seed(seed, epoch))
-            np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
-        if hasattr(train_iter, 'set_epoch'):
-            train_iter.set_epoch(epoch)
-        with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
-            for i, (X, y) in enumerate(train_iter, 1):
-                Xs, ys = split_batch(X, y, ctxs)
-                with autograd.record():
-                    y_hats = [net(part) for part in Xs]
-                    losses = [loss(y_hat, part).sum()
-                              for y_hat, part in zip(y_hats, ys, strict=True)]
-                    idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
-                autograd.backward(losses + idle)
-                trainer.step(batch_size)
-                for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
-                    loss_sum += batch_loss.as_in_context(ctxs[0])
-                    right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
-                    correct += right.as_in_context(ctxs[0])
-                n += y.shape[0]
-                bar.update(y.shape[0])
-                if 'initial_loss' not in history.meta:
-                    history.meta['initial_loss'] = loss_sum.asscalar() / n  # one read-back
-                    limit = loss_limit(history.meta['initial_loss'])
-                if i % check_every == 0:
-                    _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
-        _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
-        train_time = time.time() - start
-        test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
-        record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
-                      train_acc=correct.asscalar() / n, test_acc=test_acc,
-                      time=time.time() - start, examples_per_sec=n / train_time,
-                      lr=trainer.learning_rate)
-        history.append(**record)
-        log(EPOCH_LINE % tuple(record[k] for k in ('epoch', 'loss', 'train_acc', 'test_acc',
-                                                     'time', 'examples_per_sec')))
-        if checkpoint is not None:
-            checkpoint.save(net, trainer, history)
-        if on_epoch is not None:
-            on_epoch(history)
+    with telling_what_is_saved(checkpoint):
+        for epoch in range(len(history) + 1, num_epochs + 1):
+            loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
+            n, start = 0, time.time()
+            if seed is not None:
+                mx.random.seed(_epoch_seed(seed, epoch))
+                np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
+            if hasattr(train_iter, 'set_epoch'):
+                train_iter.set_epoch(epoch)
+            with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
+                for i, (X, y) in enumerate(train_iter, 1):
+                    Xs, ys = split_batch(X, y, ctxs)
+                    with autograd.record():
+                        y_hats = [net(part) for part in Xs]
+                        losses = [loss(y_hat, part).sum()
+                                  for y_hat, part in zip(y_hats, ys, strict=True)]
+                        idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
+                    autograd.backward(losses + idle)
+                    trainer.step(batch_size)
+                    for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
+                        loss_sum += batch_loss.as_in_context(ctxs[0])
+                        right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
+                        correct += right.as_in_context(ctxs[0])
+                    n += y.shape[0]
+                    bar.update(y.shape[0])
+                    if 'initial_loss' not in history.meta:
+                        history.meta['initial_loss'] = loss_sum.asscalar() / n  # one read-back
+                        limit = loss_limit(history.meta['initial_loss'])
+                    if i % check_every == 0:
+                        _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+            _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+            train_time = time.time() - start
+            test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
+            record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
+                          train_acc=correct.asscalar() / n, test_acc=test_acc,
+                          time=time.time() - start, examples_per_sec=n / train_time,
+                          lr=trainer.learning_rate)
+            history.append(**record)
+            log(EPOCH_LINE % tuple(record[k] for k in ('epoch', 'loss', 'train_acc', 'test_acc',
+                                                         'time', 'examples_per_sec')))
+            if checkpoint is not None:
+                checkpoint.save(net, trainer, history)
+            if on_epoch is not None:
+                on_epoch(history)
     return history
