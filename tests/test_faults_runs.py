@@ -88,9 +88,10 @@ def epoch_lines(stdout):
 # -- the checkpoint as one unit ------------------------------------------------------------
 
 def toy_run(tmp_path, epochs, lr=0.1, net_seed=0, checkpoint=None, resume=False,
-            layers_before=0, **kwargs):
-    """A tiny net trained on fixed data; its layers are dense0 and dense1 (after
-    `layers_before` other Dense layers: the Trainer orders parameters by name)."""
+            layers_before=0, features=5, **kwargs):
+    """A tiny net trained on fixed data of `features` columns; its layers are
+    dense0 and dense1 (after `layers_before` other Dense layers: the Trainer
+    orders parameters by name)."""
     mx.random.seed(net_seed)
     with mx.name.NameManager():
         for _ in range(layers_before):
@@ -99,8 +100,8 @@ def toy_run(tmp_path, epochs, lr=0.1, net_seed=0, checkpoint=None, resume=False,
         net.add(nn.Dense(8, activation='relu'), nn.Dense(3))
     net.initialize(init.Xavier(), ctx=CTX)
     rng = np.random.default_rng(0)
-    data = [(nd.array(rng.normal(size=(8, 5))), nd.array(rng.integers(0, 3, 8), dtype='float32'))
-            for _ in range(3)]
+    data = [(nd.array(rng.normal(size=(8, features))),
+             nd.array(rng.integers(0, 3, 8), dtype='float32')) for _ in range(3)]
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr, 'momentum': 0.9})
     lines = []
     history = train_ch5(net, data, data, 8, trainer, CTX, epochs, checkpoint=checkpoint,
@@ -461,6 +462,67 @@ def test_a_manifestless_damaged_file_is_still_one_line(tmp_path):
     with pytest.raises(CheckpointError, match='does not fit this network') as info:
         toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
     assert '\n' not in str(info.value)
+
+
+def resign(folder):
+    """Rewrite the manifest of a checkpoint folder to match its files, as
+    someone who edited them by hand might."""
+    manifest = json.load(open(folder / 'manifest.json'))
+    for name, entry in manifest['files'].items():
+        data = (folder / name).read_bytes()
+        entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (folder / 'manifest.json').write_text(json.dumps(manifest))
+
+
+def test_another_networks_parameters_behind_a_resigned_manifest_name_the_layer(tmp_path):
+    """The net waits for its input shapes (deferred initialisation), so MXNet
+    itself would load 8 x 7 weights into it and fail in the next forward pass."""
+    toy_run(tmp_path, 1, checkpoint=Checkpoint(str(tmp_path / 'seven')), features=7)
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    toy_run(tmp_path, 1, checkpoint=checkpoint)
+    for name in ('model.params', 'best.params'):
+        shutil.copyfile(tmp_path / 'seven' / 'model.params', tmp_path / 'ckpt' / name)
+    resign(tmp_path / 'ckpt')
+    with pytest.raises(CheckpointError) as info:
+        toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
+    assert re.fullmatch(rf'the checkpoint in {re.escape(str(tmp_path / "ckpt"))} holds another '
+                        r'network.s parameters: layer dense\d+_weight \(0.weight\) is \(8, 7\) '
+                        r'in the file but \(8, 5\) in this network; start afresh without '
+                        r'--resume or pick another checkpoint directory', str(info.value))
+
+
+def test_another_editions_parameters_in_a_chapter_checkpoint_are_one_line(lenet_out, capsys):
+    """LeNet's parameters with one more output class, re-signed: one line naming the layer."""
+    folder = lenet_out / 'checkpoint'
+    arrays = nd.load(str(folder / 'model.params'))
+    name = sorted(arrays)[-1]  # the output layer's weight or bias
+    arrays[name] = nd.concat(arrays[name], arrays[name][:1], dim=0)
+    nd.save(str(folder / 'model.params'), arrays)
+    resign(folder)
+    code, _, err = run_main(lenet.main, LENET + ['--out', str(lenet_out), '--epochs', '2',
+                                                 '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert re.fullmatch(rf'lenet: error: the checkpoint in {re.escape(str(folder))} holds '
+                        rf'another network.s parameters: layer \w+ \({re.escape(name)}\) is '
+                        r'\(11(, \d+)?\) in the file but \(10(, \d+)?\) in this network; .*',
+                        one_line(err))
+
+
+def test_a_history_that_disagrees_with_the_manifest_is_damaged(lenet_out, capsys):
+    """history.json of no epoch beside epoch 1's weights, re-signed: not 'resuming after epoch 0'."""
+    folder = lenet_out / 'checkpoint'
+    history = json.load(open(folder / 'history.json'))
+    (folder / 'history.json').write_text(json.dumps({**history, 'epochs': []}))
+    resign(folder)
+    before = checksums(folder)
+    code, stdout, err = run_main(lenet.main, LENET + ['--out', str(lenet_out), '--epochs', '2',
+                                                      '--resume'], 'lenet', capsys)
+    assert code == 1 and 'resuming' not in stdout
+    assert one_line(err) == (f'lenet: error: the checkpoint in {folder} is damaged: '
+                             f'history.json has 0 epoch(s) but manifest.json says it holds '
+                             f'epoch 1; start afresh without --resume (the damaged run is then '
+                             f'kept in earlier/)')
+    assert checksums(folder) == before
 
 
 def enospc(*args, **kwargs):

@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 
+from mxnet import nd
 from mxnet.base import MXNetError
 
 from .._files import replacing
@@ -139,10 +140,12 @@ class Checkpoint:
         """The saved history, after checking the files against the manifest."""
         current = self._complete()
         try:
-            return History.load(os.path.join(current, HISTORY))
+            history = History.load(os.path.join(current, HISTORY))
         except (OSError, ValueError, KeyError) as err:
             raise CheckpointError(f'the history in {self.directory} cannot be read '
                                   f'({first_line(err)}); start afresh without --resume') from None
+        _check_history(history, current, self.directory)
+        return history
 
     def best(self):
         """(path, epoch, test accuracy) of the best epoch's parameters so far,
@@ -171,13 +174,20 @@ class Checkpoint:
         current = self._complete()
         _check_options(history.meta.get('options', {}), options or {}, self.directory)
         try:
-            net.load_parameters(os.path.join(current, PARAMS), ctx=ctx)
-            if self.trainer_states:
-                trainer.load_states(os.path.join(current, STATES))
+            _infer_shapes(net, history.meta.get('input_shape'), ctx)
+            mismatch = _parameter_mismatch(net, nd.load(os.path.join(current, PARAMS)))
+            if mismatch is None:
+                net.load_parameters(os.path.join(current, PARAMS), ctx=ctx)
+                if self.trainer_states:
+                    trainer.load_states(os.path.join(current, STATES))
         except Exception as err:  # MXNet raises many kinds on a file that does not fit
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
                                   f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
+        if mismatch is not None:
+            raise CheckpointError(f'the checkpoint in {self.directory} holds another network\'s '
+                                  f'parameters: {mismatch}; start afresh without --resume or '
+                                  f'pick another checkpoint directory')
         if self.trainer_states and not _states_fit(trainer):
             raise CheckpointError(
                 f'the optimizer state in {self.directory} does not fit this trainer\'s '
@@ -209,6 +219,36 @@ class Checkpoint:
         if complete:
             return max(complete)[1]
         return self._old if os.path.isfile(os.path.join(self._old, HISTORY)) else None
+
+
+def _infer_shapes(net, input_shape, ctx):
+    """Run `net` once on zeros of `input_shape` (one example's, as the run that
+    saved the checkpoint recorded it) when some of its parameters still wait
+    for their shapes, so that every shape in the file can be checked."""
+    params = net.collect_params().values()
+    if input_shape and any(0 in p.shape for p in params):
+        first = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
+        net(nd.zeros((1,) + tuple(input_shape), ctx=first))
+
+
+def _parameter_mismatch(net, saved):
+    """The first way the arrays `saved` (as `save_parameters` names them:
+    '0.weight', ...) do not fit `net`'s parameters, in words; None when they
+    fit. A dimension the network has not inferred yet fits any size."""
+    if not any('.' in name for name in saved):
+        return None  # the older format, named by prefix: left to MXNet to check
+    params = net._collect_params_with_prefix()  # the names save_parameters writes
+    for name, param in params.items():
+        if name not in saved:
+            return f'{name} ({param.name}) of this network is not in the file'
+        found, expected = saved[name].shape, param.shape
+        if len(found) != len(expected) or any(e not in (0, f)
+                                              for e, f in zip(expected, found)):
+            known = '(' + ', '.join(str(e) if e else '?' for e in expected) + ')'
+            return (f'layer {param.name} ({name}) is {found} in the file but {known} in '
+                    f'this network')
+    extra = sorted(set(saved) - set(params))
+    return f'the file has {extra[0]}, which this network lacks' if extra else None
 
 
 def _write_parameters(net, path):
@@ -335,6 +375,22 @@ def _verify(folder, directory):
         raise CheckpointError(f'the checkpoint in {directory} is damaged: {name} {problem}; '
                               f'start afresh without --resume (the damaged run is then kept '
                               f'in {EARLIER}/)')
+
+
+def _check_history(history, folder, directory):
+    """Refuse a history whose epochs are not 1, 2, ..., up to the epoch the
+    manifest names: resuming it would number epochs on top of other weights."""
+    numbers = [record.get('epoch') for record in history.epochs]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problem = f'its epochs are numbered {numbers}, not 1 to {len(numbers)}'
+    elif os.path.isfile(os.path.join(folder, MANIFEST)) \
+            and _manifest(folder).get('epoch') != len(numbers):
+        problem = (f'{HISTORY} has {len(numbers)} epoch(s) but {MANIFEST} says it holds '
+                   f'epoch {_manifest(folder).get("epoch")}')
+    else:
+        return
+    raise CheckpointError(f'the checkpoint in {directory} is damaged: {problem}; start afresh '
+                          f'without --resume (the damaged run is then kept in {EARLIER}/)')
 
 
 def _check_options(saved, given, directory):

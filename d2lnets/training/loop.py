@@ -251,6 +251,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                     bar.update(y.shape[0])
                     if 'initial_loss' not in history.meta:
                         history.meta['initial_loss'] = loss_sum.asscalar() / n  # one read-back
+                        history.meta['input_shape'] = list(X.shape[1:])  # for a resume's check
                         limit = loss_limit(history.meta['initial_loss'])
                     if i % check_every == 0:
                         _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
