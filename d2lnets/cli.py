@@ -19,7 +19,7 @@ from ._args import OneLineParser, int_up_to, positive_float, positive_int, rando
 from ._messages import first_line
 from .data.batches import MAX_RESIZE, load_data_fashion_mnist
 from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFoundError
-from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
+from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier, option_flag
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
                                    import_horovod, join, planned_workers)
 from .training.loop import (RunInterrupted, TrainingDiverged, as_context_list,
@@ -34,6 +34,7 @@ RESIZE_LIMIT = (f'the largest side d2lnets resizes to (one batch of 128 images o
                 f'{MAX_RESIZE}x{MAX_RESIZE} already takes 512 MB)')
 TRAIN_LIMIT = 'the size of the Fashion-MNIST training set'
 TEST_LIMIT = 'the size of the Fashion-MNIST test set'
+RUN_DEFAULTS = {'resize': None, 'num_train': None, 'num_test': None, 'seed': 0}  # of every chapter
 
 
 def _describe(settings):
@@ -89,20 +90,39 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                      help='do not draw the network and its test-set errors into OUT/*.png '
                           '(saves one more pass over the test set)')
     run.add_argument('--resume', action='store_true',
-                     help='continue the run checkpointed in OUT/checkpoint')
-    run.add_argument('--seed', type=random_seed, default=0,
-                     help='seeds initialisation, subsets and shuffling, 0..2**32-1 '
-                          '(default: %(default)s)')
+                     help='continue the run checkpointed in OUT/checkpoint; an option not '
+                          'given takes its value from there')
+    run.add_argument('--seed', type=random_seed,
+                     help=f'seeds initialisation, subsets and shuffling, 0..2**32-1 '
+                          f'(default: {RUN_DEFAULTS["seed"]})')
     return parser
 
 
 def parse_chapter_args(parser, argv=None):
-    """Parse, fill in book or quick defaults, resolve the context, check OUT."""
+    """Parse, fill in the options not given, resolve the context, check OUT.
+
+    An option not given takes, with --resume, the value of the run
+    checkpointed in OUT/checkpoint (the line `options taken from ...` says
+    which); otherwise the quick preset's under --quick, else the book's.
+    """
     args = parser.parse_args(argv)
-    for key in {**args.book_defaults, **args.quick_preset}:
-        if getattr(args, key, None) is None:
-            quick = args.quick and key in args.quick_preset
-            setattr(args, key, (args.quick_preset if quick else args.book_defaults).get(key))
+    settings = list(dict.fromkeys([*args.book_defaults, *args.quick_preset, *RUN_DEFAULTS]))
+    checkpointed = _checkpointed_settings(args.out) if args.resume else {}
+    taken = {}
+    for key in settings:
+        if getattr(args, key, None) is not None:
+            continue
+        if key in checkpointed:
+            value = taken[key] = checkpointed[key]
+        elif args.quick and key in args.quick_preset:
+            value = args.quick_preset[key]
+        else:
+            value = args.book_defaults.get(key, RUN_DEFAULTS.get(key))
+        setattr(args, key, value)
+    shown = [f'{option_flag(k)} {v}' for k, v in taken.items() if v is not None]
+    if shown:
+        print(f'options taken from the checkpoint in {os.path.join(args.out, "checkpoint")}: '
+              f'{", ".join(shown)}')
     size = args.resize or 28
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
@@ -134,6 +154,22 @@ def parse_chapter_args(parser, argv=None):
         parser.error(f'--num-train {args.num_train} leaves nothing to train on for some of '
                      f'the {workers} workers; give at least {workers}')
     return args
+
+
+def _checkpointed_settings(out):
+    """The settings of the run checkpointed in OUT/checkpoint, by option name
+    (lr and epochs included); empty when there is none, or when it cannot be
+    read (the run then says why when it resumes)."""
+    checkpoint = Checkpoint(os.path.join(out, 'checkpoint'))
+    try:
+        meta = checkpoint.history().meta if checkpoint.exists() else {}
+    except CheckpointError:
+        return {}
+    settings = {k: v for k, v in meta.get('options', {}).items() if k != 'workers'}
+    for key, name in (('lr', 'lr'), ('num_epochs', 'epochs')):
+        if key in meta:
+            settings[name] = meta[key]
+    return settings
 
 
 def resolve_context(spec):
@@ -208,7 +244,7 @@ def run_options(args, workers):
     return options
 
 
-RUN_SETTINGS = {'resize', 'num_train', 'num_test', 'seed'}
+RUN_SETTINGS = set(RUN_DEFAULTS)
 RESUMABLE = {'epochs', 'lr', 'batch_size'}  # batch_size: train_ch5 checks it itself
 OUT_FILES = ('checkpoint', 'history.json', 'curves.png') + PICTURE_FILES
 

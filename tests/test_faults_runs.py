@@ -304,6 +304,36 @@ def test_resume_refuses_a_changed_option_by_name(lenet_out, capsys, change, mess
     assert checksums(out / 'checkpoint') == before
 
 
+def test_resume_takes_every_option_not_given_from_the_checkpoint(tmp_path, capsys):
+    """Started at --lr 0.3 on a subset, resumed with none of its options: the
+    run goes on at 0.3 on the same subset (an omitted --lr used to fall back to
+    the book's 0.9, an omitted --num-train to be refused); a --lr given is applied."""
+    out = tmp_path / 'run'
+    code, _, err = run_main(lenet.main, LENET + ['--lr', '0.3', '--seed', '7', '--epochs', '1',
+                                                 '--no-pictures', '--out', str(out)],
+                            'lenet', capsys)
+    assert code == 0, err
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--epochs', '2', '--no-pictures'], 'lenet', capsys)
+    assert code == 0, err
+    assert stdout.splitlines()[0] == (f'options taken from the checkpoint in '
+                                      f'{out / "checkpoint"}: --edition first, --lr 0.3, '
+                                      f'--batch-size 128, --num-train 512, --num-test 100, '
+                                      f'--seed 7')
+    assert 'learning rate' not in stdout and 'epoch 2, loss' in stdout
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--lr', '0.1', '--no-pictures'], 'lenet', capsys)
+    assert code == 0, err
+    assert 'taken from the checkpoint in' in stdout and '--epochs 2' in stdout  # nothing to train
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--lr', '0.1', '--epochs', '3', '--no-pictures'],
+                                 'lenet', capsys)
+    assert code == 0, err
+    assert 'learning rate 0.1 from epoch 3 on (the checkpoint had 0.3)' in stdout
+    assert json.load(open(out / 'history.json'))['epochs'][-1]['lr'] == 0.1
+    assert [e['lr'] for e in json.load(open(out / 'history.json'))['epochs']] == [0.3, 0.3, 0.1]
+
+
 # -- divergence -----------------------------------------------------------------------------
 
 def poison_after(monkeypatch, steps):
