@@ -217,9 +217,11 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
 
     Holds a lock on OUT while it runs (a second run into OUT is refused),
     moves an earlier run out of the way into OUT/earlier/N/ unless --resume
-    continues it, checkpoints every epoch into OUT/checkpoint, then writes
+    continues it, checkpoints every epoch into OUT/checkpoint (the best epoch
+    by test accuracy in OUT/checkpoint/best.params), then writes
     OUT/history.json and OUT/curves.png. On --resume a new --lr is applied;
-    other settings that differ from the checkpointed run are refused. Under a
+    other settings that differ from the checkpointed run are refused (those
+    not given were taken from it by `parse_chapter_args`). Under a
     dist kvstore or Horovod each worker trains on its shard with batch_size /
     workers examples a step (so a step still averages batch_size gradients),
     all start from rank 0's initialisation, and rank 0 alone writes files.
