@@ -515,10 +515,11 @@ def test_another_networks_parameters_behind_a_resigned_manifest_name_the_layer(t
     resign(tmp_path / 'ckpt')
     with pytest.raises(CheckpointError) as info:
         toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
-    assert re.fullmatch(rf'the checkpoint in {re.escape(str(tmp_path / "ckpt"))} holds another '
-                        r'network.s parameters: layer dense\d+_weight \(0.weight\) is \(8, 7\) '
-                        r'in the file but \(8, 5\) in this network; start afresh without '
-                        r'--resume or pick another checkpoint directory', str(info.value))
+    assert re.fullmatch(rf'the checkpoint in {re.escape(str(tmp_path / "ckpt"))} does not fit '
+                        r'this network \(it holds another network.s parameters\): layer '
+                        r'dense\d+_weight \(0.weight\) is \(8, 7\) in the file but \(8, 5\) in '
+                        r'this network; start afresh without --resume or pick another '
+                        r'checkpoint directory', str(info.value))
 
 
 def test_another_editions_parameters_in_a_chapter_checkpoint_are_one_line(lenet_out, capsys):
@@ -532,14 +533,15 @@ def test_another_editions_parameters_in_a_chapter_checkpoint_are_one_line(lenet_
     code, _, err = run_main(lenet.main, LENET + ['--out', str(lenet_out), '--epochs', '2',
                                                  '--resume'], 'lenet', capsys)
     assert code == 1
-    assert re.fullmatch(rf'lenet: error: the checkpoint in {re.escape(str(folder))} holds '
-                        rf'another network.s parameters: layer \w+ \({re.escape(name)}\) is '
-                        r'\(11(, \d+)?\) in the file but \(10(, \d+)?\) in this network; .*',
-                        one_line(err))
+    assert re.fullmatch(rf'lenet: error: the checkpoint in {re.escape(str(folder))} does not '
+                        r'fit this network \(it holds another network.s parameters\): layer '
+                        rf'\w+ \({re.escape(name)}\) is \(11(, \d+)?\) in the file but '
+                        r'\(10(, \d+)?\) in this network; .*', one_line(err))
 
 
 def test_a_history_that_disagrees_with_the_manifest_is_damaged(lenet_out, capsys):
-    """history.json of no epoch beside epoch 1's weights, re-signed: not 'resuming after epoch 0'."""
+    """history.json of no epoch beside epoch 1's weights, re-signed: damaged, not
+    'resuming after epoch 0'."""
     folder = lenet_out / 'checkpoint'
     history = json.load(open(folder / 'history.json'))
     (folder / 'history.json').write_text(json.dumps({**history, 'epochs': []}))

@@ -185,9 +185,9 @@ class Checkpoint:
                                   f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
         if mismatch is not None:
-            raise CheckpointError(f'the checkpoint in {self.directory} holds another network\'s '
-                                  f'parameters: {mismatch}; start afresh without --resume or '
-                                  f'pick another checkpoint directory')
+            raise CheckpointError(f'the checkpoint in {self.directory} does not fit this network '
+                                  f'(it holds another network\'s parameters): {mismatch}; start '
+                                  f'afresh without --resume or pick another checkpoint directory')
         if self.trainer_states and not _states_fit(trainer):
             raise CheckpointError(
                 f'the optimizer state in {self.directory} does not fit this trainer\'s '
