@@ -103,26 +103,24 @@ def parse_chapter_args(parser, argv=None):
 
     An option not given takes, with --resume, the value of the run
     checkpointed in OUT/checkpoint (the line `options taken from ...` says
-    which); otherwise the quick preset's under --quick, else the book's.
+    which; --quick then changes nothing); otherwise the quick preset's under
+    --quick, else the book's.
     """
     args = parser.parse_args(argv)
-    settings = list(dict.fromkeys([*args.book_defaults, *args.quick_preset, *RUN_DEFAULTS]))
-    checkpointed = _checkpointed_settings(args.out) if args.resume else {}
-    taken = {}
-    for key in settings:
-        if getattr(args, key, None) is not None:
-            continue
-        if key in checkpointed:
-            value = taken[key] = checkpointed[key]
-        elif args.quick and key in args.quick_preset:
-            value = args.quick_preset[key]
-        else:
-            value = args.book_defaults.get(key, RUN_DEFAULTS.get(key))
-        setattr(args, key, value)
-    shown = [f'{option_flag(k)} {v}' for k, v in taken.items() if v is not None]
-    if shown:
-        print(f'options taken from the checkpoint in {os.path.join(args.out, "checkpoint")}: '
-              f'{", ".join(shown)}')
+    keys = list(dict.fromkeys([*args.book_defaults, *args.quick_preset, *RUN_DEFAULTS]))
+    given = {key for key in keys if getattr(args, key, None) is not None}
+    for key in keys:
+        if key not in given:
+            quick = args.quick and key in args.quick_preset
+            setattr(args, key, args.quick_preset[key] if quick else
+                    args.book_defaults.get(key, RUN_DEFAULTS.get(key)))
+    if args.resume:
+        settings = {key: getattr(args, key) for key in keys}
+        line = take_from_checkpoint(args.out, settings, given)
+        for key, value in settings.items():
+            setattr(args, key, value)
+        if line:
+            print(line)
     size = args.resize or 28
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
@@ -156,20 +154,27 @@ def parse_chapter_args(parser, argv=None):
     return args
 
 
-def _checkpointed_settings(out):
-    """The settings of the run checkpointed in OUT/checkpoint, by option name
-    (lr and epochs included); empty when there is none, or when it cannot be
-    read (the run then says why when it resumes)."""
+def take_from_checkpoint(out, settings, given):
+    """With --resume: replace each value in `settings` (option name -> value)
+    whose name is not in `given` by the value of the run checkpointed in
+    OUT/checkpoint, lr and epochs included. Returns the line that says which
+    values were taken, or None. Nothing is taken when there is no readable
+    checkpoint (the run then says why it cannot resume)."""
     checkpoint = Checkpoint(os.path.join(out, 'checkpoint'))
     try:
         meta = checkpoint.history().meta if checkpoint.exists() else {}
     except CheckpointError:
-        return {}
-    settings = {k: v for k, v in meta.get('options', {}).items() if k != 'workers'}
-    for key, name in (('lr', 'lr'), ('num_epochs', 'epochs')):
-        if key in meta:
-            settings[name] = meta[key]
-    return settings
+        return None
+    saved = {k: v for k, v in meta.get('options', {}).items() if k != 'workers'}
+    saved.update({name: meta[key] for key, name in (('lr', 'lr'), ('num_epochs', 'epochs'))
+                  if key in meta})
+    taken = {key: saved[key] for key in settings if key not in given and key in saved}
+    settings.update(taken)
+    shown = [f'{option_flag(key)} {value}' for key, value in taken.items() if value is not None]
+    if not shown:
+        return None
+    return (f'options taken from the checkpoint in {checkpoint.directory}: '
+            f'{", ".join(shown)}')
 
 
 def resolve_context(spec):
