@@ -49,7 +49,11 @@ def telling_what_is_saved(checkpoint):
     except KeyboardInterrupt:
         if checkpoint is None:
             raise
-        raise RunInterrupted(checkpoint.epochs_saved()) from None
+        try:
+            saved = checkpoint.epochs_saved()
+        except (OSError, ValueError, KeyError):  # a history that cannot be read: none to resume
+            saved = 0
+        raise RunInterrupted(saved) from None
 
 
 def as_context_list(ctx):
