@@ -27,3 +27,12 @@ def write_text(path, text):
     """Write `text` to `path` atomically."""
     with replacing(path) as tmp, open(tmp, 'w') as f:
         f.write(text)
+
+
+def save_figure(figure, path, **savefig_options):
+    """Write a Matplotlib `figure` to `path` atomically: a failed write (a full
+    disk, say) leaves the earlier file, or none, never a cut-off or 0-byte one.
+    The format comes from `path`'s extension, as `savefig` would take it."""
+    image_format = os.path.splitext(path)[1].lstrip('.').lower() or None
+    with replacing(path) as tmp:
+        figure.savefig(tmp, format=image_format, **savefig_options)

@@ -20,10 +20,11 @@ from ._messages import first_line
 from ._threads import describe_choice
 from .data.batches import MAX_RESIZE, load_data_fashion_mnist
 from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFoundError
-from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier
+from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier, option_flag
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
                                    import_horovod, join, planned_workers)
-from .training.loop import TrainingDiverged, as_context_list, train_ch5
+from .training.loop import (RunInterrupted, TrainingDiverged, as_context_list,
+                            telling_what_is_saved, train_ch5)
 from .training.outlock import OutputBusyError, OutputLock
 from .viz.curves import save_history_plot
 from .viz.pictures import PICTURE_FILES, save_run_pictures
@@ -34,6 +35,7 @@ RESIZE_LIMIT = (f'the largest side d2lnets resizes to (one batch of 128 images o
                 f'{MAX_RESIZE}x{MAX_RESIZE} already takes 512 MB)')
 TRAIN_LIMIT = 'the size of the Fashion-MNIST training set'
 TEST_LIMIT = 'the size of the Fashion-MNIST test set'
+RUN_DEFAULTS = {'resize': None, 'num_train': None, 'num_test': None, 'seed': 0}  # of every chapter
 
 
 def _describe(settings):
@@ -89,20 +91,37 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
                      help='do not draw the network and its test-set errors into OUT/*.png '
                           '(saves one more pass over the test set)')
     run.add_argument('--resume', action='store_true',
-                     help='continue the run checkpointed in OUT/checkpoint')
-    run.add_argument('--seed', type=random_seed, default=0,
-                     help='seeds initialisation, subsets and shuffling, 0..2**32-1 '
-                          '(default: %(default)s)')
+                     help='continue the run checkpointed in OUT/checkpoint; an option not '
+                          'given takes its value from there')
+    run.add_argument('--seed', type=random_seed,
+                     help=f'seeds initialisation, subsets and shuffling, 0..2**32-1 '
+                          f'(default: {RUN_DEFAULTS["seed"]})')
     return parser
 
 
 def parse_chapter_args(parser, argv=None):
-    """Parse, fill in book or quick defaults, resolve the context, check OUT."""
+    """Parse, fill in the options not given, resolve the context, check OUT.
+
+    An option not given takes, with --resume, the value of the run
+    checkpointed in OUT/checkpoint (the line `options taken from ...` says
+    which; --quick then changes nothing); otherwise the quick preset's under
+    --quick, else the book's.
+    """
     args = parser.parse_args(argv)
-    for key in {**args.book_defaults, **args.quick_preset}:
-        if getattr(args, key, None) is None:
+    keys = list(dict.fromkeys([*args.book_defaults, *args.quick_preset, *RUN_DEFAULTS]))
+    given = {key for key in keys if getattr(args, key, None) is not None}
+    for key in keys:
+        if key not in given:
             quick = args.quick and key in args.quick_preset
-            setattr(args, key, (args.quick_preset if quick else args.book_defaults).get(key))
+            setattr(args, key, args.quick_preset[key] if quick else
+                    args.book_defaults.get(key, RUN_DEFAULTS.get(key)))
+    if args.resume:
+        settings = {key: getattr(args, key) for key in keys}
+        line = take_from_checkpoint(args.out, settings, given)
+        for key, value in settings.items():
+            setattr(args, key, value)
+        if line:
+            print(line)
     size = args.resize or 28
     if args.min_resize and size < args.min_resize:
         parser.error(f'--resize {size} is below {args.min_resize}, the smallest input '
@@ -134,6 +153,29 @@ def parse_chapter_args(parser, argv=None):
         parser.error(f'--num-train {args.num_train} leaves nothing to train on for some of '
                      f'the {workers} workers; give at least {workers}')
     return args
+
+
+def take_from_checkpoint(out, settings, given):
+    """With --resume: replace each value in `settings` (option name -> value)
+    whose name is not in `given` by the value of the run checkpointed in
+    OUT/checkpoint, lr and epochs included. Returns the line that says which
+    values were taken, or None. Nothing is taken when there is no readable
+    checkpoint (the run then says why it cannot resume)."""
+    checkpoint = Checkpoint(os.path.join(out, 'checkpoint'))
+    try:
+        meta = checkpoint.history().meta if checkpoint.exists() else {}
+    except CheckpointError:
+        return None
+    saved = {k: v for k, v in meta.get('options', {}).items() if k != 'workers'}
+    saved.update({name: meta[key] for key, name in (('lr', 'lr'), ('num_epochs', 'epochs'))
+                  if key in meta})
+    taken = {key: saved[key] for key in settings if key not in given and key in saved}
+    settings.update(taken)
+    shown = [f'{option_flag(key)} {value}' for key, value in taken.items() if value is not None]
+    if not shown:
+        return None
+    return (f'options taken from the checkpoint in {checkpoint.directory}: '
+            f'{", ".join(shown)}')
 
 
 def resolve_context(spec):
@@ -181,9 +223,11 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
 
     Holds a lock on OUT while it runs (a second run into OUT is refused),
     moves an earlier run out of the way into OUT/earlier/N/ unless --resume
-    continues it, checkpoints every epoch into OUT/checkpoint, then writes
+    continues it, checkpoints every epoch into OUT/checkpoint (the best epoch
+    by test accuracy in OUT/checkpoint/best.params), then writes
     OUT/history.json and OUT/curves.png. On --resume a new --lr is applied;
-    other settings that differ from the checkpointed run are refused. Under a
+    other settings that differ from the checkpointed run are refused (those
+    not given were taken from it by `parse_chapter_args`). Under a
     dist kvstore or Horovod each worker trains on its shard with batch_size /
     workers examples a step (so a step still averages batch_size gradients),
     all start from rank 0's initialisation, and rank 0 alone writes files.
@@ -193,7 +237,8 @@ def train_chapter(net, args, title, log=print, load_data=None, class_names=None)
     OUT/architecture.png and four more.
     """
     job = join(args.kvstore, args.horovod)
-    with OutputLock(args.out) if job.rank == 0 else contextlib.nullcontext():
+    with OutputLock(args.out) if job.rank == 0 else contextlib.nullcontext(), \
+            telling_what_is_saved(Checkpoint(os.path.join(args.out, 'checkpoint'))):
         return _train_chapter(net, args, title, log, load_data, class_names, job)
 
 
@@ -207,7 +252,7 @@ def run_options(args, workers):
     return options
 
 
-RUN_SETTINGS = {'resize', 'num_train', 'num_test', 'seed'}
+RUN_SETTINGS = set(RUN_DEFAULTS)
 RESUMABLE = {'epochs', 'lr', 'batch_size'}  # batch_size: train_ch5 checks it itself
 OUT_FILES = ('checkpoint', 'history.json', 'curves.png') + PICTURE_FILES
 
@@ -248,6 +293,10 @@ def _train_chapter(net, args, title, log, load_data, class_names, job):
         save_history_plot(history, os.path.join(args.out, 'curves.png'), title=title)
     log(f'wrote {os.path.join(args.out, "history.json")} and '
         f'{os.path.join(args.out, "curves.png")}')
+    best = checkpoint.best()
+    if best is not None:
+        log(f'best test accuracy {best[2]:.3f} in epoch {best[1]}: its parameters are in '
+            f'{best[0]}')
     if args.pictures:
         names = class_names or (TEXT_LABELS if load_data is None else None)
         paths = save_run_pictures(net, test_iter, args.ctx, args.out, None, names)
@@ -278,13 +327,23 @@ def chapter_main(chapter, doc, book, quick, min_resize, build, name):
     return main
 
 
+def _after_interrupt(stop):
+    """What to do after Ctrl-C: resume only when there is an epoch to resume."""
+    if not isinstance(stop, RunInterrupted):
+        return ('interrupted; run the command again (with --resume if the run had '
+                'finished an epoch)')
+    if stop.epochs_saved:
+        return 'interrupted; finished epochs are in the checkpoint: add --resume to continue'
+    return ('interrupted before the first epoch finished; nothing is saved yet: start the '
+            'run again (without --resume)')
+
+
 def run_chapter_main(main, prog):
     """Run `main()`, turning a run's foreseeable failures into one line each."""
     try:
         main()
-    except KeyboardInterrupt:
-        print(f'{prog}: interrupted; finished epochs are in the checkpoint: '
-              f'add --resume to continue', file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f'{prog}: {_after_interrupt(stop)}', file=sys.stderr)
         exit_now(130)
     except (DataNotFoundError, TrainingDiverged, CheckpointError, OutputBusyError) as err:
         print(f'{prog}: error: {err}', file=sys.stderr)

@@ -14,11 +14,11 @@ on OUT, `resume=True` to continue), then history, curves and pictures in OUT.
 import os
 from types import SimpleNamespace
 
-from .cli import resolve_context, train_chapter
+from .cli import resolve_context, take_from_checkpoint, train_chapter
 from .recipes import Recipe, get_recipe
 
 
-def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, seed=0,
+def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, seed=None,
                    data_root=None, pictures=True, log=print, **overrides):
     """Train `recipe`'s network at `preset` ('book', 'quick' or 'smoke').
 
@@ -33,8 +33,10 @@ def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, s
     ctx : mxnet.Context, list of them, or str, optional
         As `--ctx` ('cpu', 'gpu:0', 'cpu:0,cpu:1'); default `d2l.try_gpu()`.
     resume, seed, data_root, pictures, log
-        As the command line's `--resume`, `--seed`, `--data-root`,
-        `--no-pictures` (False), and where the lines go.
+        As the command line's `--resume`, `--seed` (default 0), `--data-root`,
+        `--no-pictures` (False), and where the lines go. Resumed, every
+        setting not given in `overrides` (or `seed`) takes the checkpoint's
+        value, whatever the preset, and a line says which.
 
     Returns
     -------
@@ -43,12 +45,19 @@ def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, s
     """
     if not isinstance(recipe, Recipe):
         recipe = get_recipe(recipe)
-    settings = recipe.settings(preset, **overrides)
+    out = out or os.path.join('runs', recipe.chapter)
+    settings = {**recipe.settings(preset, **overrides), 'seed': 0 if seed is None else seed}
+    if resume:
+        given = {k for k, v in overrides.items() if v is not None}
+        if seed is not None:
+            given.add('seed')
+        line = take_from_checkpoint(out, settings, given)
+        if line:
+            log(line)
     if ctx is None or isinstance(ctx, str):
         ctx = resolve_context(ctx)
     args = SimpleNamespace(**settings, ctx=ctx, kvstore=None, horovod=False, resume=resume,
-                           seed=seed, data_root=data_root, pictures=pictures,
-                           out=out or os.path.join('runs', recipe.chapter),
+                           data_root=data_root, pictures=pictures, out=out,
                            book_defaults=dict(recipe.book), quick_preset=dict(recipe.quick))
     net = recipe.build_net(settings)
     side = settings['resize'] or 28

@@ -88,9 +88,10 @@ def epoch_lines(stdout):
 # -- the checkpoint as one unit ------------------------------------------------------------
 
 def toy_run(tmp_path, epochs, lr=0.1, net_seed=0, checkpoint=None, resume=False,
-            layers_before=0, **kwargs):
-    """A tiny net trained on fixed data; its layers are dense0 and dense1 (after
-    `layers_before` other Dense layers: the Trainer orders parameters by name)."""
+            layers_before=0, features=5, **kwargs):
+    """A tiny net trained on fixed data of `features` columns; its layers are
+    dense0 and dense1 (after `layers_before` other Dense layers: the Trainer
+    orders parameters by name)."""
     mx.random.seed(net_seed)
     with mx.name.NameManager():
         for _ in range(layers_before):
@@ -99,8 +100,8 @@ def toy_run(tmp_path, epochs, lr=0.1, net_seed=0, checkpoint=None, resume=False,
         net.add(nn.Dense(8, activation='relu'), nn.Dense(3))
     net.initialize(init.Xavier(), ctx=CTX)
     rng = np.random.default_rng(0)
-    data = [(nd.array(rng.normal(size=(8, 5))), nd.array(rng.integers(0, 3, 8), dtype='float32'))
-            for _ in range(3)]
+    data = [(nd.array(rng.normal(size=(8, features))),
+             nd.array(rng.integers(0, 3, 8), dtype='float32')) for _ in range(3)]
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr, 'momentum': 0.9})
     lines = []
     history = train_ch5(net, data, data, 8, trainer, CTX, epochs, checkpoint=checkpoint,
@@ -303,6 +304,36 @@ def test_resume_refuses_a_changed_option_by_name(lenet_out, capsys, change, mess
     assert checksums(out / 'checkpoint') == before
 
 
+def test_resume_takes_every_option_not_given_from_the_checkpoint(tmp_path, capsys):
+    """Started at --lr 0.3 on a subset, resumed with none of its options: the
+    run goes on at 0.3 on the same subset (an omitted --lr used to fall back to
+    the book's 0.9, an omitted --num-train to be refused); a --lr given is applied."""
+    out = tmp_path / 'run'
+    code, _, err = run_main(lenet.main, LENET + ['--lr', '0.3', '--seed', '7', '--epochs', '1',
+                                                 '--no-pictures', '--out', str(out)],
+                            'lenet', capsys)
+    assert code == 0, err
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--epochs', '2', '--no-pictures'], 'lenet', capsys)
+    assert code == 0, err
+    assert stdout.splitlines()[0] == (f'options taken from the checkpoint in '
+                                      f'{out / "checkpoint"}: --edition first, --lr 0.3, '
+                                      f'--batch-size 128, --num-train 512, --num-test 100, '
+                                      f'--seed 7')
+    assert 'learning rate' not in stdout and 'epoch 2, loss' in stdout
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--lr', '0.1', '--no-pictures'], 'lenet', capsys)
+    assert code == 0, err
+    assert 'taken from the checkpoint in' in stdout and '--epochs 2' in stdout  # nothing to train
+    code, stdout, err = run_main(lenet.main, ['--ctx', 'cpu', '--out', str(out), '--resume',
+                                              '--lr', '0.1', '--epochs', '3', '--no-pictures'],
+                                 'lenet', capsys)
+    assert code == 0, err
+    assert 'learning rate 0.1 from epoch 3 on (the checkpoint had 0.3)' in stdout
+    assert json.load(open(out / 'history.json'))['epochs'][-1]['lr'] == 0.1
+    assert [e['lr'] for e in json.load(open(out / 'history.json'))['epochs']] == [0.3, 0.3, 0.1]
+
+
 # -- divergence -----------------------------------------------------------------------------
 
 def poison_after(monkeypatch, steps):
@@ -353,6 +384,89 @@ def test_a_diverged_chapter_run_exits_1_and_keeps_the_last_good_epoch(tmp_path, 
     assert 'epoch 2,' not in stdout
 
 
+def explode_after(monkeypatch, steps, factor=1e4):
+    """Trainer.step multiplies the last parameter (the output layer's weight,
+    in name order) by `factor` after `steps` steps: the loss grows into the
+    thousands and stays finite, as a learning rate far too high makes it."""
+    original, calls = gluon.Trainer.step, []
+
+    def step(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == steps:
+            last = self._params[-1]
+            last.set_data(last.data() * factor)
+    monkeypatch.setattr(gluon.Trainer, 'step', step)
+
+
+EXPLODED = (r'the training loss exploded to [0-9.e+]+ per example \(the limit is [0-9.e+]+: 100 '
+            r'times its first value, at least 100\) in epoch 2; the learning rate {lr} is too '
+            r'high for this network: lower it \(e.g. {lower}\); the last good epoch is kept in '
+            r'the checkpoint, if there is one')
+
+
+def test_an_exploding_finite_loss_stops_the_run(tmp_path, monkeypatch):
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    _, history, _ = toy_run(tmp_path, 1, checkpoint=checkpoint)
+    assert history.meta['initial_loss'] == pytest.approx(1.0, abs=0.5)  # about log(3)
+    before = checksums(tmp_path / 'ckpt')
+    explode_after(monkeypatch, 1)
+    with pytest.raises(TrainingDiverged) as info:
+        toy_run(tmp_path, 3, checkpoint=checkpoint, resume=True, check_every=100)
+    assert re.fullmatch(EXPLODED.format(lr='0.1', lower='0.01'), str(info.value))
+    assert checksums(tmp_path / 'ckpt') == before
+
+
+def test_a_nan_loss_is_named_as_such(tmp_path, monkeypatch):
+    """The output layer's weight NaN: the loss is NaN, said before the parameter."""
+    explode_after(monkeypatch, 2, factor=float('nan'))
+    with pytest.raises(TrainingDiverged, match=r'^the loss became nan in epoch 1; the learning '
+                                               r'rate 0.1 is too high'):
+        toy_run(tmp_path, 2, check_every=100)
+
+
+def test_an_exploded_chapter_run_exits_1_and_keeps_the_last_good_epoch(lenet_out, monkeypatch,
+                                                                       capsys):
+    out = lenet_out
+    before = checksums(out / 'checkpoint')
+    explode_after(monkeypatch, 2)  # 4 steps an epoch: in epoch 2
+    code, stdout, err = run_main(lenet.main, LENET + ['--out', str(out), '--epochs', '3',
+                                                      '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert re.fullmatch('lenet: error: ' + EXPLODED.format(lr='0.9', lower='0.09'), one_line(err))
+    assert checksums(out / 'checkpoint') == before
+    assert 'epoch 2,' not in stdout
+
+
+def test_the_best_epoch_is_kept_beside_the_last(tmp_path, monkeypatch):
+    """Test accuracies 0.5, 0.9, 0.3: checkpoint/best.params holds epoch 2's
+    parameters, model.params epoch 3's; a resumed epoch 4 at 0.95 takes over."""
+    accuracies = iter([0.5, 0.9, 0.3, 0.95])
+    monkeypatch.setattr('d2lnets.training.loop.evaluate_accuracy',
+                        lambda *args, **kwargs: next(accuracies))
+    ckpt = tmp_path / 'ckpt'
+    saved = {}
+
+    def remember(history):
+        saved[len(history)] = checksums(ckpt)['model.params']
+    checkpoint = Checkpoint(str(ckpt))
+    toy_run(tmp_path, 3, checkpoint=checkpoint, on_epoch=remember)
+    assert checksums(ckpt)['best.params'] == saved[2] != saved[3]
+    assert json.load(open(ckpt / 'manifest.json'))['best'] == {'epoch': 2, 'test_acc': 0.9}
+    assert checkpoint.best() == (str(ckpt / 'best.params'), 2, 0.9)
+    toy_run(tmp_path, 4, checkpoint=checkpoint, resume=True, on_epoch=remember)
+    assert checksums(ckpt)['best.params'] == saved[4] == checksums(ckpt)['model.params']
+    assert checkpoint.best() == (str(ckpt / 'best.params'), 4, 0.95)
+    assert sorted(os.listdir(tmp_path)) == ['ckpt']
+
+
+def test_a_chapter_run_names_its_best_epoch(one_epoch):
+    best = Checkpoint(str(one_epoch / 'checkpoint')).best()
+    assert best[:2] == (str(one_epoch / 'checkpoint' / 'best.params'), 1)
+    assert checksums(one_epoch / 'checkpoint')['best.params'] == \
+        checksums(one_epoch / 'checkpoint')['model.params']
+
+
 # -- damaged checkpoints and a full disk ---------------------------------------------------
 
 def test_a_truncated_parameter_file_is_one_line(lenet_out, capsys):
@@ -378,6 +492,69 @@ def test_a_manifestless_damaged_file_is_still_one_line(tmp_path):
     with pytest.raises(CheckpointError, match='does not fit this network') as info:
         toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
     assert '\n' not in str(info.value)
+
+
+def resign(folder):
+    """Rewrite the manifest of a checkpoint folder to match its files, as
+    someone who edited them by hand might."""
+    manifest = json.load(open(folder / 'manifest.json'))
+    for name, entry in manifest['files'].items():
+        data = (folder / name).read_bytes()
+        entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (folder / 'manifest.json').write_text(json.dumps(manifest))
+
+
+def test_another_networks_parameters_behind_a_resigned_manifest_name_the_layer(tmp_path):
+    """The net waits for its input shapes (deferred initialisation), so MXNet
+    itself would load 8 x 7 weights into it and fail in the next forward pass."""
+    toy_run(tmp_path, 1, checkpoint=Checkpoint(str(tmp_path / 'seven')), features=7)
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    toy_run(tmp_path, 1, checkpoint=checkpoint)
+    for name in ('model.params', 'best.params'):
+        shutil.copyfile(tmp_path / 'seven' / 'model.params', tmp_path / 'ckpt' / name)
+    resign(tmp_path / 'ckpt')
+    with pytest.raises(CheckpointError) as info:
+        toy_run(tmp_path, 2, checkpoint=checkpoint, resume=True)
+    assert re.fullmatch(rf'the checkpoint in {re.escape(str(tmp_path / "ckpt"))} does not fit '
+                        r'this network \(it holds another network.s parameters\): layer '
+                        r'dense\d+_weight \(0.weight\) is \(8, 7\) in the file but \(8, 5\) in '
+                        r'this network; start afresh without --resume or pick another '
+                        r'checkpoint directory', str(info.value))
+
+
+def test_another_editions_parameters_in_a_chapter_checkpoint_are_one_line(lenet_out, capsys):
+    """LeNet's parameters with one more output class, re-signed: one line naming the layer."""
+    folder = lenet_out / 'checkpoint'
+    arrays = nd.load(str(folder / 'model.params'))
+    name = sorted(arrays)[-1]  # the output layer's weight or bias
+    arrays[name] = nd.concat(arrays[name], arrays[name][:1], dim=0)
+    nd.save(str(folder / 'model.params'), arrays)
+    resign(folder)
+    code, _, err = run_main(lenet.main, LENET + ['--out', str(lenet_out), '--epochs', '2',
+                                                 '--resume'], 'lenet', capsys)
+    assert code == 1
+    assert re.fullmatch(rf'lenet: error: the checkpoint in {re.escape(str(folder))} does not '
+                        r'fit this network \(it holds another network.s parameters\): layer '
+                        rf'\w+ \({re.escape(name)}\) is \(11(, \d+)?\) in the file but '
+                        r'\(10(, \d+)?\) in this network; .*', one_line(err))
+
+
+def test_a_history_that_disagrees_with_the_manifest_is_damaged(lenet_out, capsys):
+    """history.json of no epoch beside epoch 1's weights, re-signed: damaged, not
+    'resuming after epoch 0'."""
+    folder = lenet_out / 'checkpoint'
+    history = json.load(open(folder / 'history.json'))
+    (folder / 'history.json').write_text(json.dumps({**history, 'epochs': []}))
+    resign(folder)
+    before = checksums(folder)
+    code, stdout, err = run_main(lenet.main, LENET + ['--out', str(lenet_out), '--epochs', '2',
+                                                      '--resume'], 'lenet', capsys)
+    assert code == 1 and 'resuming' not in stdout
+    assert one_line(err) == (f'lenet: error: the checkpoint in {folder} is damaged: '
+                             f'history.json has 0 epoch(s) but manifest.json says it holds '
+                             f'epoch 1; start afresh without --resume (the damaged run is then '
+                             f'kept in earlier/)')
+    assert checksums(folder) == before
 
 
 def enospc(*args, **kwargs):
@@ -414,6 +591,57 @@ def test_a_full_disk_at_the_end_is_one_line_and_resume_finishes(lenet_out, monke
     code, stdout, _ = run_main(lenet.main, argv, 'lenet', capsys)
     assert code == 0 and 'epoch 2,' not in stdout
     assert len(json.load(open(out / 'history.json'))['epochs']) == 2
+
+
+def interrupt_at_step(monkeypatch, steps):
+    """Trainer.step raises KeyboardInterrupt (Ctrl-C) at its `steps`-th call."""
+    original, calls = gluon.Trainer.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == steps:
+            raise KeyboardInterrupt
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(gluon.Trainer, 'step', step)
+
+
+def test_ctrl_c_before_the_first_epoch_says_nothing_is_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'run'
+    interrupt_at_step(monkeypatch, 2)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '2', '--out', str(out)], 'lenet',
+                            capsys)
+    assert code == 130
+    assert one_line(err) == ('lenet: interrupted before the first epoch finished; nothing is '
+                             'saved yet: start the run again (without --resume)')
+    assert not Checkpoint(str(out / 'checkpoint')).exists()
+
+
+def test_ctrl_c_after_an_epoch_says_to_resume(lenet_out, monkeypatch, capsys):
+    interrupt_at_step(monkeypatch, 2)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '3', '--out', str(lenet_out),
+                                                 '--resume'], 'lenet', capsys)
+    assert code == 130
+    assert one_line(err) == ('lenet: interrupted; finished epochs are in the checkpoint: add '
+                             '--resume to continue')
+
+
+def mxnet_full_disk(net, path):
+    """Save as MXNet does onto a full disk (/dev/full): its own error, not an OSError."""
+    net.save_parameters('/dev/full')
+
+
+def test_a_full_disk_in_the_first_epoch_says_nothing_is_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'run'
+    monkeypatch.setattr(checkpoint_module, '_write_parameters', mxnet_full_disk)
+    code, _, err = run_main(lenet.main, LENET + ['--epochs', '2', '--out', str(out)], 'lenet',
+                            capsys)
+    assert code == 1
+    assert one_line(err) == (f'lenet: error: cannot write the checkpoint for epoch 1 to '
+                             f'{out / "checkpoint"} (No space left on device: MXNet reported an '
+                             f'incomplete write); nothing is saved yet: free some space or fix '
+                             f'the folder, then start the run again (without --resume)')
+    assert not Checkpoint(str(out / 'checkpoint')).exists()
+    assert not [n for n in os.listdir(out) if 'saving' in n]
 
 
 # -- fine-tuning ----------------------------------------------------------------------------
@@ -472,6 +700,29 @@ def test_a_resumed_finetuning_replaces_best_params_only_when_it_does_better(tmp_
     improved = accs[2] > max(accs[:2])
     assert any(line.startswith('best validation accuracy so far') for line in lines) == improved
     assert (checksums(tmp_path)['best.params'] == before) == (not improved)
+
+
+def test_a_full_disk_writing_best_params_is_one_line(tmp_path, monkeypatch):
+    from d2lnets.data.batches import ImageBatches
+    from d2lnets.training.finetune import finetune
+    rng = np.random.default_rng(0)
+    batches = ImageBatches(rng.integers(0, 256, (16, 8, 8, 3)).astype(np.uint8),
+                           rng.integers(0, 2, 16), 8)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(64), nn.Dense(2))  # 50 kB: more than the C library buffers before writing
+    net.initialize(init.Xavier())
+    monkeypatch.setattr(nn.HybridSequential, 'save_parameters',
+                        lambda self, path: mxnet_full_disk(net, path)
+                        if 'best.params' in os.path.basename(path) else
+                        gluon.Block.save_parameters(self, path))
+    with pytest.raises(CheckpointError) as info:
+        finetune(net, batches, batches, 8, CTX, 1, best_path=str(tmp_path / 'best.params'),
+                 checkpoint=Checkpoint(str(tmp_path / 'ckpt')), log=lambda line: None)
+    assert str(info.value) == (f'cannot write the best epoch (1) to {tmp_path / "best.params"} '
+                               f'(No space left on device: MXNet reported an incomplete '
+                               f'write); its checkpoint is saved: free some space or fix the '
+                               f'folder, then add --resume to continue')
+    assert sorted(os.listdir(tmp_path)) == ['ckpt']
 
 
 def test_a_kill_during_the_first_save_leaves_no_checkpoint_and_no_debris(tmp_path, monkeypatch):

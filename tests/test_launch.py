@@ -220,3 +220,41 @@ def test_chapter_under_the_launcher(tmp_path):
     assert (meta['workers'], meta['parallel'], meta['num_train']) == (2, 'dist_sync', 200)
     assert (out / 'checkpoint' / 'model.params').exists()
     assert not (out / 'checkpoint' / 'trainer.states').exists()  # on the servers
+
+
+def alive(pid):
+    """Whether `pid` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='only Linux ends children with their parent (PR_SET_PDEATHSIG)')
+def test_a_sigkilled_launcher_leaves_nothing_running(tmp_path):
+    """The scheduler, the server and two workers (which never join, so the job
+    would wait --join-timeout) all end within seconds of the launcher's SIGKILL."""
+    script = tmp_path / f'sleeper-{uuid.uuid4().hex}.py'
+    script.write_text('import time\ntime.sleep(600)\n')
+    proc = subprocess.Popen([sys.executable, '-m', 'd2lnets.training.launch', '-n', '2',
+                             '--', sys.executable, str(script)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, 'PYTHONPATH': ROOT})
+    children, deadline = [], time.monotonic() + 60
+    while len(children) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = subprocess.run(['pgrep', '-P', str(proc.pid)], capture_output=True, text=True)
+        children = [int(pid) for pid in found.stdout.split()]
+    assert len(children) == 4  # scheduler, server, two workers
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in children if alive(pid)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, 9)
+    assert left == [], 'still running after the launcher was killed'
+    assert running(script.name) == []

@@ -86,3 +86,34 @@ def test_topk_error_on_known_predictions():
     assert vgg_eval.topk_error(probs, labels, 3) == 0
     with pytest.raises(ValueError, match='need \\(N, classes\\) probabilities'):
         vgg_eval.topk_error([0.1, 0.9], [1], 1)
+
+
+def test_topk_error_takes_ndarrays_as_numpy():
+    probs = [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]]
+    labels = [1, 1, 0]
+    for k, expected in ((1, 2 / 3), (2, 1 / 3)):
+        assert vgg_eval.topk_error(nd.array(probs), nd.array(labels), k) == \
+            pytest.approx(expected)
+        assert vgg_eval.topk_error(nd.softmax(nd.array(probs)), np.array(labels), k) == \
+            pytest.approx(expected)
+    with pytest.raises(ValueError, match=r'got \(2,\) and \(1,\)$'):
+        vgg_eval.topk_error(nd.array([0.1, 0.9]), nd.array([1]), 1)
+
+
+@pytest.mark.parametrize('k, labels, message', [
+    (0, [1, 0], r'k must be a whole number in 1..3 \(the number of classes\), got 0'),
+    (-1, [1, 0], 'got -1'),
+    (4, [1, 0], 'k must be a whole number in 1..3'),
+    (1.5, [1, 0], 'got 1.5'),
+    (1, [3, 0], r'label 3 is not a class index in 0..2'),
+    (1, [1, -1], r'label -1 is not a class index in 0..2'),
+    (1, [0.5, 1], r'label 0.5 is not a class index'),
+    (1, ['cat', 'dog'], 'labels must be class indices'),
+])
+def test_topk_error_refuses_k_and_labels_outside_the_classes(k, labels, message):
+    probs = [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]]
+    with pytest.raises(ValueError, match=message):
+        vgg_eval.topk_error(probs, labels, k)
+    if not isinstance(labels[0], str):  # an NDArray holds only numbers
+        with pytest.raises(ValueError, match=message):
+            vgg_eval.topk_error(nd.array(probs), nd.array(labels), k)

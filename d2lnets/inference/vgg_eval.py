@@ -123,12 +123,32 @@ def ensemble(score_functions, img):
     return nd.stack(*[score(img) for score in score_functions]).mean(axis=0)
 
 
+def _as_numpy(values):
+    """An MXNet NDArray (read back from its device) or anything NumPy takes."""
+    return values.asnumpy() if isinstance(values, nd.NDArray) else np.asarray(values)
+
+
 def topk_error(probabilities, labels, k):
-    """Fraction of examples whose label is not among the `k` most probable classes."""
-    probabilities = np.asarray(probabilities)
-    labels = np.asarray(labels)
-    if probabilities.ndim != 2 or len(probabilities) != len(labels):
-        raise ValueError(f'need (N, classes) probabilities for N labels, got '
+    """Fraction of examples whose label is not among the `k` most probable classes.
+
+    `probabilities` is (N, classes) and `labels` N class indices, as NumPy
+    arrays, lists or MXNet NDArrays. Raises ValueError for other shapes, for
+    `k` outside 1..classes and for a label that is not a class index.
+    """
+    probabilities, labels = _as_numpy(probabilities), _as_numpy(labels)
+    if probabilities.ndim != 2 or labels.ndim != 1 or len(probabilities) != len(labels) \
+            or not probabilities.size:
+        raise ValueError(f'need (N, classes) probabilities for N labels, N and classes above '
+                         f'0, got '
                          f'{probabilities.shape} and {labels.shape}')
+    classes = probabilities.shape[1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= classes:
+        raise ValueError(f'k must be a whole number in 1..{classes} (the number of classes), '
+                         f'got {k!r}')
+    if labels.dtype.kind not in 'iuf':
+        raise ValueError(f'labels must be class indices (numbers), got {labels.dtype} values')
+    outside = (labels < 0) | (labels >= classes) | (labels != np.floor(labels))
+    if outside.any():
+        raise ValueError(f'label {labels[outside][0]:g} is not a class index in 0..{classes - 1}')
     top = np.argsort(-probabilities, axis=1, kind='stable')[:, :k]
-    return float(np.mean([label not in row for row, label in zip(top, labels, strict=True)]))
+    return float(np.mean(~np.any(top == labels.astype(np.int64)[:, None], axis=1)))

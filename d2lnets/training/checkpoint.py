@@ -1,8 +1,10 @@
 """Save a run after every epoch and take it up again where it stopped.
 
 A checkpoint directory holds the parameters (`model.params`), the optimizer's
-state (`trainer.states`), the history so far (`history.json`) and a
-`manifest.json` naming the epoch and each file's size and SHA-256. An epoch is
+state (`trainer.states`), the history so far (`history.json`), the parameters
+of the best epoch so far by test accuracy (`best.params`, a hard link to
+`model.params` when that is the best) and a `manifest.json` naming the epoch,
+the best epoch and its accuracy, and each file's size and SHA-256. An epoch is
 saved as one unit: its files and manifest are written (and synced) into a
 hidden folder beside the directory, `.NAME.saving-*`; the old directory is
 renamed to `.NAME.old`, the new folder to NAME, and `.NAME.old` is removed. A
@@ -20,6 +22,7 @@ the first (rank 0) writes it. The optimizer state then lives on the servers
 and cannot be saved, so only parameters and history are kept (the chapters'
 SGD without momentum has no state to lose).
 """
+import errno
 import glob
 import hashlib
 import json
@@ -27,6 +30,7 @@ import os
 import shutil
 import tempfile
 
+from mxnet import nd
 from mxnet.base import MXNetError
 
 from .._files import replacing
@@ -36,6 +40,7 @@ from .history import History
 PARAMS = 'model.params'
 STATES = 'trainer.states'
 HISTORY = 'history.json'
+BEST = 'best.params'
 MANIFEST = 'manifest.json'
 EARLIER = 'earlier'
 
@@ -97,16 +102,19 @@ class Checkpoint:
                 names.append(STATES)
             _write_history(history, os.path.join(saving, HISTORY))
             names.append(HISTORY)
-            _write_manifest(saving, len(history), names)
+            best = _keep_best(history, self._current(), saving)
+            if best is not None:
+                names.append(BEST)
+            _write_manifest(saving, len(history), names, best)
         except (OSError, MXNetError) as err:
             if saving is not None:
                 shutil.rmtree(saving, ignore_errors=True)
-            kept = (f'epoch {self.epochs_saved()} is still there' if self.exists()
-                    else 'it holds no epoch yet')
+            then = (f'epoch {self.epochs_saved()} is still there: free some space or fix the '
+                    f'folder, then add --resume to continue' if self.exists() else
+                    'nothing is saved yet: free some space or fix the folder, then start the '
+                    'run again (without --resume)')
             raise CheckpointError(f'cannot write the checkpoint for epoch {len(history)} to '
-                                  f'{self.directory} ({_reason(err)}); {kept}: free some '
-                                  f'space or fix the folder, then add --resume to '
-                                  f'continue') from None
+                                  f'{self.directory} ({write_error_reason(err)}); {then}') from None
         _retire(self.directory, self._old)
         _install(saving, self.directory)
         _drop_retired(self._old)
@@ -132,10 +140,23 @@ class Checkpoint:
         """The saved history, after checking the files against the manifest."""
         current = self._complete()
         try:
-            return History.load(os.path.join(current, HISTORY))
+            history = History.load(os.path.join(current, HISTORY))
         except (OSError, ValueError, KeyError) as err:
             raise CheckpointError(f'the history in {self.directory} cannot be read '
                                   f'({first_line(err)}); start afresh without --resume') from None
+        _check_history(history, current, self.directory)
+        return history
+
+    def best(self):
+        """(path, epoch, test accuracy) of the best epoch's parameters so far,
+        or None (no checkpoint, or one written before the best was kept)."""
+        current = self._current()
+        if current is None or not os.path.isfile(os.path.join(current, MANIFEST)):
+            return None
+        best = _manifest(current).get('best')
+        if best is None:
+            return None
+        return os.path.join(self.directory, BEST), best['epoch'], best['test_acc']
 
     def copy_parameters(self, path):
         """Copy the saved parameters to `path` (through a temporary file)."""
@@ -153,13 +174,20 @@ class Checkpoint:
         current = self._complete()
         _check_options(history.meta.get('options', {}), options or {}, self.directory)
         try:
-            net.load_parameters(os.path.join(current, PARAMS), ctx=ctx)
-            if self.trainer_states:
-                trainer.load_states(os.path.join(current, STATES))
+            _infer_shapes(net, history.meta.get('input_shape'), ctx)
+            mismatch = _parameter_mismatch(net, nd.load(os.path.join(current, PARAMS)))
+            if mismatch is None:
+                net.load_parameters(os.path.join(current, PARAMS), ctx=ctx)
+                if self.trainer_states:
+                    trainer.load_states(os.path.join(current, STATES))
         except Exception as err:  # MXNet raises many kinds on a file that does not fit
             raise CheckpointError(f'the checkpoint in {self.directory} does not fit this '
                                   f'network ({first_line(err)}); start afresh without --resume '
                                   f'or pick another checkpoint directory') from None
+        if mismatch is not None:
+            raise CheckpointError(f'the checkpoint in {self.directory} does not fit this network '
+                                  f'(it holds another network\'s parameters): {mismatch}; start '
+                                  f'afresh without --resume or pick another checkpoint directory')
         if self.trainer_states and not _states_fit(trainer):
             raise CheckpointError(
                 f'the optimizer state in {self.directory} does not fit this trainer\'s '
@@ -193,6 +221,36 @@ class Checkpoint:
         return self._old if os.path.isfile(os.path.join(self._old, HISTORY)) else None
 
 
+def _infer_shapes(net, input_shape, ctx):
+    """Run `net` once on zeros of `input_shape` (one example's, as the run that
+    saved the checkpoint recorded it) when some of its parameters still wait
+    for their shapes, so that every shape in the file can be checked."""
+    params = net.collect_params().values()
+    if input_shape and any(0 in p.shape for p in params):
+        first = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
+        net(nd.zeros((1,) + tuple(input_shape), ctx=first))
+
+
+def _parameter_mismatch(net, saved):
+    """The first way the arrays `saved` (as `save_parameters` names them:
+    '0.weight', ...) do not fit `net`'s parameters, in words; None when they
+    fit. A dimension the network has not inferred yet fits any size."""
+    if not any('.' in name for name in saved):
+        return None  # the older format, named by prefix: left to MXNet to check
+    params = net._collect_params_with_prefix()  # the names save_parameters writes
+    for name, param in params.items():
+        if name not in saved:
+            return f'{name} ({param.name}) of this network is not in the file'
+        found, expected = saved[name].shape, param.shape
+        if len(found) != len(expected) or any(e not in (0, f)
+                                              for e, f in zip(expected, found)):
+            known = '(' + ', '.join(str(e) if e else '?' for e in expected) + ')'
+            return (f'layer {param.name} ({name}) is {found} in the file but {known} in '
+                    f'this network')
+    extra = sorted(set(saved) - set(params))
+    return f'the file has {extra[0]}, which this network lacks' if extra else None
+
+
 def _write_parameters(net, path):
     net.save_parameters(path)
 
@@ -217,16 +275,51 @@ def _write_history(history, path):
     history.save(path)
 
 
-def _write_manifest(folder, epoch, names):
-    """Record the size and SHA-256 of each file, sync them, then write the manifest."""
-    files = {}
+def _keep_best(history, previous, saving):
+    """Put the parameters of the best epoch so far (the highest test accuracy,
+    the earliest of equals) into the folder `saving` as BEST: a link to its
+    own parameters when the epoch just trained is the best, else to the
+    previous checkpoint's BEST. Return {'epoch', 'test_acc'} of that epoch,
+    or None when the previous checkpoint has no BEST for it (written before
+    the best was kept)."""
+    accs = history.column('test_acc')
+    index = accs.index(max(accs))
+    best = {'epoch': history.epochs[index]['epoch'], 'test_acc': accs[index]}
+    if index == len(history) - 1:
+        source = os.path.join(saving, PARAMS)
+    elif previous is not None and os.path.isfile(os.path.join(previous, MANIFEST)) \
+            and _manifest(previous).get('best', {}).get('epoch') == best['epoch']:
+        source = os.path.join(previous, BEST)
+    else:
+        return None
+    _link_or_copy(source, os.path.join(saving, BEST))
+    return best
+
+
+def _link_or_copy(source, target):
+    """A hard link (no second copy on disk), or a copy where links are refused.
+    Files in a checkpoint are never changed after they are written, so a link
+    stays the content it was made from."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _write_manifest(folder, epoch, names, best=None):
+    """Record the size and SHA-256 of each file, sync them, then write the
+    manifest (with the best epoch and its test accuracy, when given)."""
+    files, digests = {}, {}
     for name in names:
         path = os.path.join(folder, name)
         _sync(path)
-        files[name] = {'bytes': os.path.getsize(path), 'sha256': _sha256(path)}
+        inode = os.stat(path).st_ino  # a link to a file already summed is not read again
+        digests[inode] = digests.get(inode) or _sha256(path)
+        files[name] = {'bytes': os.path.getsize(path), 'sha256': digests[inode]}
     path = os.path.join(folder, MANIFEST)
     with open(path, 'w') as f:
-        json.dump({'epoch': epoch, 'files': files}, f, indent=2)
+        json.dump({'epoch': epoch, 'files': files, **({'best': best} if best else {})}, f,
+                  indent=2)
         f.flush()
         os.fsync(f.fileno())
 
@@ -284,6 +377,22 @@ def _verify(folder, directory):
                               f'in {EARLIER}/)')
 
 
+def _check_history(history, folder, directory):
+    """Refuse a history whose epochs are not 1, 2, ..., up to the epoch the
+    manifest names: resuming it would number epochs on top of other weights."""
+    numbers = [record.get('epoch') for record in history.epochs]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problem = f'its epochs are numbered {numbers}, not 1 to {len(numbers)}'
+    elif os.path.isfile(os.path.join(folder, MANIFEST)) \
+            and _manifest(folder).get('epoch') != len(numbers):
+        problem = (f'{HISTORY} has {len(numbers)} epoch(s) but {MANIFEST} says it holds '
+                   f'epoch {_manifest(folder).get("epoch")}')
+    else:
+        return
+    raise CheckpointError(f'the checkpoint in {directory} is damaged: {problem}; start afresh '
+                          f'without --resume (the damaged run is then kept in {EARLIER}/)')
+
+
 def _check_options(saved, given, directory):
     for name in sorted(set(saved) & set(given)):
         if saved[name] != given[name]:
@@ -318,8 +427,15 @@ def keep_earlier(directory, names, log=print):
     return target
 
 
-def _reason(err):
-    """'No space left on device' rather than '[Errno 28] No space left on device'."""
+MXNET_WRITE_FAILED = 'FileStream.Write incomplete'  # dmlc-core's words for a short write
+
+
+def write_error_reason(err):
+    """Why writing a file failed, in a few words: 'No space left on device' rather
+    than '[Errno 28] No space left on device', or than MXNet's check that a
+    write was short (which a full disk makes)."""
+    if isinstance(err, MXNetError) and MXNET_WRITE_FAILED in str(err):
+        return f'{os.strerror(errno.ENOSPC)}: MXNet reported an incomplete write'
     return getattr(err, 'strerror', None) or first_line(err)
 
 

@@ -13,11 +13,13 @@ import os
 
 import mxnet as mx
 from mxnet import gluon, init, nd
+from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
 from .._files import replacing
 from ..models import get_model, model_input_shape
 from ..models.classifier import Classifier
+from .checkpoint import CheckpointError, write_error_reason
 from .loop import as_context_list, train_ch5
 
 OPTIMIZERS = ('adam', 'sgd')
@@ -117,6 +119,21 @@ def make_trainer(net, optimizer='adam', lr=2e-4):
     return gluon.Trainer(list(net.collect_params().values()), optimizer, params)
 
 
+def _save_best(net, path, epoch, checkpointed):
+    """Write `net`'s parameters to `path` (through a temporary file); a failure
+    (a full disk) is a CheckpointError of one line, which says to resume when
+    the epoch is `checkpointed`."""
+    try:
+        with replacing(path) as tmp:
+            net.save_parameters(tmp)
+    except (OSError, MXNetError) as err:
+        then = ('its checkpoint is saved: free some space or fix the folder, then add '
+                '--resume to continue' if checkpointed else
+                'free some space or fix the folder, then run again')
+        raise CheckpointError(f'cannot write the best epoch ({epoch}) to {path} '
+                              f'({write_error_reason(err)}); {then}') from None
+
+
 def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='adam',
              lr=2e-4, best_path=None, log=print, on_epoch=None, checkpoint=None, resume=False,
              options=None, seed=None):
@@ -141,8 +158,8 @@ def finetune(net, train_iter, val_iter, batch_size, ctx, num_epochs, optimizer='
         if not earlier or acc > max(earlier):
             if best_path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(best_path)), exist_ok=True)
-                with replacing(best_path) as tmp:
-                    net.save_parameters(tmp)
+                _save_best(net, best_path, len(history),
+                           checkpoint is not None and checkpoint.write)
                 log(f'best validation accuracy so far ({acc:.3f}): saved {best_path}')
         if on_epoch is not None:
             on_epoch(history)

@@ -26,8 +26,14 @@ could never be joined by the others, which would wait for it forever: the
 job is ended with exit code 1. A job that has not joined within
 `--join-timeout` seconds (default JOIN_TIMEOUT) is ended with EXIT_TIMEOUT.
 A worker command that is not found is refused before anything starts.
+
+Killed itself, even by SIGKILL, the launcher leaves nothing running on Linux:
+each process it starts asks the kernel to SIGKILL it when the launcher dies
+(`prctl(PR_SET_PDEATHSIG)`, see `die_with_launcher`). Elsewhere that has no
+equivalent, and a SIGKILLed launcher leaves its processes to be ended by hand.
 """
 import argparse
+import ctypes
 import os
 import shlex
 import shutil
@@ -58,6 +64,9 @@ MAX_PORT = 65535
 REMOTE_WRAPPER = ('exec 3<&0; {command} & child=$!; '
                   '(read -r _ <&3; kill -TERM $child) >/dev/null 2>&1 & watchdog=$!; '
                   'wait $child; status=$?; kill $watchdog 2>/dev/null; exit $status')
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class LaunchError(RuntimeError):
@@ -138,6 +147,29 @@ def command_line(argv, env, host, python=sys.executable):
     return ['ssh', '-o', 'BatchMode=yes', host, f'sh -c {shlex.quote(remote)}']
 
 
+def die_with_launcher():
+    """A `preexec_fn` that makes the process about to start receive SIGKILL
+    when the launcher dies, however it dies; None where the kernel offers no
+    such thing (not Linux).
+
+    The signal is tied to the thread that starts the process, so processes
+    must be started from the main thread. A launcher that died between the
+    fork and the `prctl` would never send it: the child then finds another
+    parent (`getppid`) and kills itself at once.
+    """
+    if not sys.platform.startswith('linux'):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the child
+    prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    launcher = os.getpid()
+
+    def preexec():
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != launcher:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return preexec
+
+
 class Job:
     """The running processes of one job, their output relayed line by line."""
 
@@ -155,7 +187,8 @@ class Job:
             proc = subprocess.Popen(command_line(argv, env, host),
                                     env={**os.environ, **env} if host is None else None,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=die_with_launcher())
         except OSError as err:
             raise LaunchError(f'cannot start {label}: {err.strerror}: {err.filename}') from None
         relay = threading.Thread(target=self._relay, args=(label, proc.stdout), daemon=True)

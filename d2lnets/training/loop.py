@@ -7,6 +7,7 @@ Given a list of contexts it trains data-parallel, as the book's multi-GPU
 chapter does (D2L section 13.6): each batch is split across the devices and
 the trainer's kvstore sums their gradients.
 """
+import contextlib
 import math
 import time
 from contextlib import closing
@@ -25,7 +26,34 @@ EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or a parameter became NaN or infinite."""
+    """The loss or a parameter became NaN or infinite, or the loss exploded."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that checkpoints; `epochs_saved` says how many
+    finished epochs its checkpoint holds (0: nothing to resume)."""
+
+    def __init__(self, epochs_saved):
+        super().__init__(epochs_saved)
+        self.epochs_saved = epochs_saved
+
+
+@contextlib.contextmanager
+def telling_what_is_saved(checkpoint):
+    """Turn a KeyboardInterrupt inside the block into RunInterrupted, which
+    says whether `checkpoint` holds an epoch to resume (unchanged without one)."""
+    try:
+        yield
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        try:
+            saved = checkpoint.epochs_saved()
+        except (OSError, ValueError, KeyError):  # a history that cannot be read: none to resume
+            saved = 0
+        raise RunInterrupted(saved) from None
 
 
 def as_context_list(ctx):
@@ -72,19 +100,37 @@ def _nonfinite_sum(net, ctx):
     return nd.add_n(*[(p * 0).sum() for p in params]) if params else nd.zeros(1, ctx=ctx)
 
 
-def _check_finite(net, loss_sum, epoch, trainer, ctx):
-    """Raise TrainingDiverged when the loss or a parameter is NaN or infinite:
-    with ReLU a NaN weight can hide behind a finite loss. One read-back."""
+EXPLOSION_FACTOR = 100  # the loss has exploded above this many times its first value
+EXPLOSION_FLOOR = 100.0  # ... and above this, per example
+
+
+def loss_limit(initial_loss):
+    """The mean training loss per example above which a run has diverged:
+    EXPLOSION_FACTOR times the loss of its first batch, and at least
+    EXPLOSION_FLOOR (a softmax cross-entropy of 100 means the right class
+    is e**100 times less likely than the one predicted)."""
+    return max(EXPLOSION_FLOOR, EXPLOSION_FACTOR * initial_loss)
+
+
+def _check_health(net, loss_sum, examples, limit, epoch, trainer, ctx):
+    """Raise TrainingDiverged when the loss or a parameter is NaN or infinite
+    (with ReLU a NaN weight can hide behind a finite loss), or when the mean
+    loss per example of the epoch so far is above `limit`. One read-back."""
     loss_value, params_ok = nd.concat(loss_sum.reshape(1),
                                       _nonfinite_sum(net, ctx).reshape(1), dim=0).asnumpy()
-    if math.isfinite(loss_value) and math.isfinite(params_ok):
+    mean_loss = loss_value / max(examples, 1)
+    if math.isfinite(loss_value) and math.isfinite(params_ok) and mean_loss <= limit:
         return
-    if math.isfinite(loss_value):
+    if not math.isfinite(loss_value):
+        what = f'the loss became {loss_value}'
+    elif math.isfinite(params_ok):
+        what = (f'the training loss exploded to {mean_loss:.4g} per example (the limit is '
+                f'{limit:.4g}: {EXPLOSION_FACTOR} times its first value, at least '
+                f'{EXPLOSION_FLOOR:g})')
+    else:
         bad = [name for name, p in net.collect_params().items()
                if not math.isfinite((p.data(ctx) * 0).sum().asscalar())]
         what = f'parameter {bad[0]} became non-finite (NaN or infinity)'
-    else:
-        what = f'the loss became {loss_value}'
     lr = trainer.learning_rate
     raise TrainingDiverged(f'{what} in epoch {epoch}; the learning rate {lr:g} is too high '
                            f'for this network: lower it (e.g. {lr / 10:g}); the last good '
@@ -122,7 +168,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Called with each line of text (default `print`).
     check_every : int
         Batches between checks that the loss and the parameters are still
-        finite; they are checked again after every epoch, before it is saved.
+        finite and that the loss has not exploded (its mean per example in
+        the epoch so far above `loss_limit` of the run's first batch loss);
+        they are checked again after every epoch, before it is saved.
     on_epoch : callable, optional
         Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
     options : dict, optional
@@ -145,11 +193,15 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     Raises
     ------
     TrainingDiverged
-        When the loss or a parameter becomes NaN or infinite; the message
+        When the loss or a parameter becomes NaN or infinite, or the loss
+        explodes past `loss_limit`; the message
         names the epoch, what went wrong and the learning rate. The epoch is
         not saved, so the checkpoint keeps the last good one.
     CheckpointError
         When the checkpoint cannot be resumed or written.
+    RunInterrupted
+        On Ctrl-C (KeyboardInterrupt) with a checkpoint: it says how many
+        finished epochs the checkpoint holds.
     """
     if resume and checkpoint is None:
         raise ValueError('resume=True needs the checkpoint to resume from')
@@ -170,47 +222,55 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     elif checkpoint is not None and checkpoint.write:
         checkpoint.set_aside(log)
     log(f'training on {ctx}')
+    if len(history) and 'initial_loss' not in history.meta:  # checkpointed before it was kept
+        history.meta['initial_loss'] = history.epochs[0]['loss']
+    limit = loss_limit(history.meta.get('initial_loss', 0.0))
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
-    for epoch in range(len(history) + 1, num_epochs + 1):
-        loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
-        n, start = 0, time.time()
-        if seed is not None:
-            mx.random.seed(_epoch_seed(seed, epoch))
-            np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
-        if hasattr(train_iter, 'set_epoch'):
-            train_iter.set_epoch(epoch)
-        with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
-            for i, (X, y) in enumerate(train_iter, 1):
-                Xs, ys = split_batch(X, y, ctxs)
-                with autograd.record():
-                    y_hats = [net(part) for part in Xs]
-                    losses = [loss(y_hat, part).sum()
-                              for y_hat, part in zip(y_hats, ys, strict=True)]
-                    idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
-                autograd.backward(losses + idle)
-                trainer.step(batch_size)
-                for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
-                    loss_sum += batch_loss.as_in_context(ctxs[0])
-                    right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
-                    correct += right.as_in_context(ctxs[0])
-                n += y.shape[0]
-                bar.update(y.shape[0])
-                if i % check_every == 0:
-                    _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
-        _check_finite(net, loss_sum, epoch, trainer, ctxs[0])
-        train_time = time.time() - start
-        test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
-        record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
-                      train_acc=correct.asscalar() / n, test_acc=test_acc,
-                      time=time.time() - start, examples_per_sec=n / train_time,
-                      lr=trainer.learning_rate)
-        history.append(**record)
-        log(EPOCH_LINE % tuple(record[k] for k in ('epoch', 'loss', 'train_acc', 'test_acc',
-                                                     'time', 'examples_per_sec')))
-        if checkpoint is not None:
-            checkpoint.save(net, trainer, history)
-        if on_epoch is not None:
-            on_epoch(history)
+    with telling_what_is_saved(checkpoint):
+        for epoch in range(len(history) + 1, num_epochs + 1):
+            loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
+            n, start = 0, time.time()
+            if seed is not None:
+                mx.random.seed(_epoch_seed(seed, epoch))
+                np.random.seed(_epoch_seed(seed, epoch))  # Gluon's DataLoader shuffles with it
+            if hasattr(train_iter, 'set_epoch'):
+                train_iter.set_epoch(epoch)
+            with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
+                for i, (X, y) in enumerate(train_iter, 1):
+                    Xs, ys = split_batch(X, y, ctxs)
+                    with autograd.record():
+                        y_hats = [net(part) for part in Xs]
+                        losses = [loss(y_hat, part).sum()
+                                  for y_hat, part in zip(y_hats, ys, strict=True)]
+                        idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
+                    autograd.backward(losses + idle)
+                    trainer.step(batch_size)
+                    for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
+                        loss_sum += batch_loss.as_in_context(ctxs[0])
+                        right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
+                        correct += right.as_in_context(ctxs[0])
+                    n += y.shape[0]
+                    bar.update(y.shape[0])
+                    if 'initial_loss' not in history.meta:
+                        history.meta['initial_loss'] = loss_sum.asscalar() / n  # one read-back
+                        history.meta['input_shape'] = list(X.shape[1:])  # for a resume's check
+                        limit = loss_limit(history.meta['initial_loss'])
+                    if i % check_every == 0:
+                        _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+            _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+            train_time = time.time() - start
+            test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
+            record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
+                          train_acc=correct.asscalar() / n, test_acc=test_acc,
+                          time=time.time() - start, examples_per_sec=n / train_time,
+                          lr=trainer.learning_rate)
+            history.append(**record)
+            log(EPOCH_LINE % tuple(record[k] for k in ('epoch', 'loss', 'train_acc', 'test_acc',
+                                                         'time', 'examples_per_sec')))
+            if checkpoint is not None:
+                checkpoint.save(net, trainer, history)
+            if on_epoch is not None:
+                on_epoch(history)
     return history

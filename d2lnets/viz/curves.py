@@ -4,6 +4,8 @@ import io
 
 from matplotlib.figure import Figure
 
+from .._files import save_figure
+
 
 def plot_history(history, ax=None, title=None):
     """Draw train loss, train accuracy and test accuracy against the epoch on `ax`."""
@@ -27,7 +29,7 @@ def save_history_plot(history, path, title=None):
     """Write the curves of `history` to the PNG file `path`."""
     ax = plot_history(history, title=title)
     ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=120)
+    save_figure(ax.figure, path, dpi=120)
     return path
 
 

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from mxnet import nd
 
+from .._files import save_figure
 from .shapes import _top_level_blocks, layer_table
 
 Misclassified = namedtuple('Misclassified', 'image label predicted confidence')
@@ -344,6 +345,6 @@ def save_run_pictures(net, test_iter, ctx, out_dir, input_shape, class_names=Non
     paths = []
     for name, fig in zip(PICTURE_FILES, figures, strict=True):
         path = os.path.join(out_dir, name)
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
         paths.append(path)
     return paths
