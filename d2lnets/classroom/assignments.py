@@ -25,9 +25,9 @@ from .limits import DEFAULT_TIMEOUT
 Assignment = namedtuple('Assignment', 'name title section task skeleton kind checks')
 
 
-class Check(namedtuple('Check', 'target args input_shape hidden reference')):
+class Check(namedtuple('Check', 'target args input_shape hidden reference points')):
     """Build `target(*args)` (the student's and the reference's) and compare
-    them on a seeded input of `input_shape`."""
+    them on a seeded input of `input_shape`; worth `points` in the gradebook."""
 
     @property
     def call(self):
@@ -54,9 +54,14 @@ def _block(name, params):
             f'        raise NotImplementedError\n')
 
 
+PUBLIC_POINTS, HIDDEN_POINTS = 1, 2   # a hidden check weighs more: it tests understanding
+
+
 def _checks(reference, target, public, hidden):
-    return tuple([Check(target, args, shape, False, reference) for args, shape in public]
-                 + [Check(target, args, shape, True, reference) for args, shape in hidden])
+    return tuple([Check(target, args, shape, False, reference, PUBLIC_POINTS)
+                  for args, shape in public]
+                 + [Check(target, args, shape, True, reference, HIDDEN_POINTS)
+                    for args, shape in hidden])
 
 
 ASSIGNMENTS = {a.name: a for a in (

@@ -54,18 +54,22 @@ def send(fd, fields):
 
 
 def read_messages(data):
-    """The messages in `data` (bytes), in order; raises `MalformedMessage` on
-    the first one that is cut short or not well formed."""
+    """(messages, problem): the messages in `data` (bytes) in order, up to the
+    first one that is cut short or not well formed, and in words what is wrong
+    with that one (None when all are well formed)."""
     messages, start = [], 0
     while start < len(data):
         if data[start:start + 4] != MAGIC or len(data) < start + 12:
-            raise MalformedMessage('the results do not start with a message header')
+            return messages, 'the results do not continue with a message header'
         (length,) = struct.unpack('>Q', data[start + 4:start + 12])
         if len(data) < start + 12 + length:
-            raise MalformedMessage('a message is cut short')
-        messages.append(decode(data[start + 12:start + 12 + length]))
+            return messages, 'a message is cut short'
+        try:
+            messages.append(decode(data[start + 12:start + 12 + length]))
+        except MalformedMessage as err:
+            return messages, str(err)
         start += 12 + length
-    return messages
+    return messages, None
 
 
 def decode(payload):
