@@ -173,9 +173,9 @@ def run_public_checks(name, namespace, timeout=DEFAULT_TIMEOUT):
 
 
 def template(name):
-    """The student's notebook for assignment `name` (nbformat 4, as a dict):
-    the task, a cell to write the answer in, and a cell running the public
-    checks. It imports no reference."""
+    """The student's notebook for assignment `name` (nbformat 4.5, as a dict,
+    cells with ids): the task, a cell to write the answer in, and a cell
+    running the public checks. It imports no reference."""
     a = get_assignment(name)
     cells = [
         _cell('markdown', f'# Assignment: {a.title}\n\n{a.section}. {a.task}\n\n'
@@ -191,6 +191,8 @@ def template(name):
         _cell('code', f'from d2lnets.classroom.assignments import run_public_checks\n\n'
                       f'run_public_checks({a.name!r}, globals())'),
     ]
+    for number, cell in enumerate(cells, 1):
+        cell['id'] = f'{a.name.replace("_", "-")}-{number}'   # nbformat 4.5 wants one
     return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
             'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python',
                                         'name': 'python3'},
