@@ -201,3 +201,15 @@ def test_without_a_sandbox_grading_is_refused_in_one_line(tmp_path, capsys, monk
         '(Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or pass '
         '--trust-submissions to run the submissions without a sandbox']
     assert not (tmp_path / 'g.csv').exists()
+
+
+def test_the_teacher_may_allow_the_library_or_trust_the_submissions(tmp_path):
+    write(tmp_path / 'subs', 'lib.py', 'from d2lnets.models.squeezenet import Fire\n')
+    write(tmp_path / 'subs', 'own.py', RIGHT)
+    allowed = grade_folder(str(tmp_path / 'subs'), 'fire', out=str(tmp_path / 'a.csv'),
+                           allow_library=True, report=lambda line: None)
+    assert [[status for status, _ in g.results] for g in allowed] == [['pass', 'pass']] * 2
+    # without a sandbox nothing is kept out: only for code the teacher trusts
+    trusted = grade_folder(str(tmp_path / 'subs'), 'fire', out=str(tmp_path / 't.csv'),
+                           trust=True, students=['own'], report=lambda line: None)
+    assert [status for status, _ in trusted[0].results] == ['pass', 'pass']
