@@ -41,6 +41,7 @@ DEFAULT_MEMORY_MB = 2048      # address space of each process of a submission
 SCRATCH_BYTES = 256 * 2 ** 20  # its /tmp, and its working folder, each
 PROCESSES, FILE_BYTES, OPEN_FILES = 64, 64 * 2 ** 20, 256
 START_UP_SECONDS = 30.0       # a sandbox, Python and MXNet, on a loaded laptop
+LIBRARY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def default_timeout(assignment, check_timeout):
@@ -106,8 +107,7 @@ def _run_trusted(files, request, kit, settings, max_bytes, read_end, write_end):
             f.write(request)
         command = [sys.executable, '-s', '-B', '-m', 'd2lnets.classroom.runner',
                    os.path.join(scratch, 'request'), str(write_end)]
-        packages = kit if not settings.allow_library else os.path.dirname(
-            kit_mounts(kit, True)[0][0])
+        packages = LIBRARY_ROOT if settings.allow_library else kit
         env = dict(runner_environment(packages, home), PATH=os.environ.get('PATH', '/usr/bin'))
         return collect(command, [write_end], read_end, settings.timeout, max_bytes, cwd=home,
                        env=env)
@@ -221,11 +221,14 @@ def grade_folder(folder, assignment_name, out='grades.csv', feedback=None, timeo
 
         def one(student):
             paths = found[student]
-            if paths is None:
-                graded = _all_failed(student, assignment, 'no submission')
-            else:
-                graded = grade_submission(student, paths, assignment, references, kit,
-                                          settings)
+            try:
+                graded = (_all_failed(student, assignment, 'no submission') if paths is None
+                          else grade_submission(student, paths, assignment, references, kit,
+                                                settings))
+            except Exception as err:  # noqa: BLE001  (one student's fault stops no one else)
+                graded = _all_failed(student, assignment, f'the grader could not grade this '
+                                                          f'submission ({type(err).__name__}: '
+                                                          f'{err}); grade it again')
             with lock:
                 done[student] = graded
                 _write_feedback(feedback, graded, assignment)
@@ -249,9 +252,8 @@ def kit_mounts(kit, allow_library):
     `allow_library` the library itself and its chapters."""
     if not allow_library:
         return [(kit, '/kit')]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return [(os.path.join(root, name), f'/kit/{name}') for name in ('d2lnets', 'chapters')
-            if os.path.isdir(os.path.join(root, name))]
+    return [(os.path.join(LIBRARY_ROOT, name), f'/kit/{name}')
+            for name in ('d2lnets', 'chapters') if os.path.isdir(os.path.join(LIBRARY_ROOT, name))]
 
 
 def usable_cores():
@@ -305,7 +307,11 @@ def main(argv=None):
     if argv[:1] == ['export']:
         return export_main(argv[1:])
     if argv[:1] == ['similarity']:
-        from .similarity import main as similarity_main
+        try:   # copydetect comes with the [teach] extra: only this report needs it
+            from .similarity import main as similarity_main
+        except ImportError as err:
+            raise SystemExit(f'python -m d2lnets.grade similarity needs copydetect ({err}): '
+                             f'pip install "d2lnets[teach]"') from None
         return similarity_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)

@@ -56,7 +56,7 @@ def __getattr__(name):
 
 CLASSROOM_STAND_IN = '"""The classroom kit while grading: the runner and the observer."""\n'
 
-ASSIGNMENTS_STAND_IN = '''"""The assignments while grading: the checks run in the grader, not here."""
+ASSIGNMENTS_STAND_IN = '''"""The assignments while grading: the grader runs every check."""
 import d2lnets
 
 
