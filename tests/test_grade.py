@@ -47,7 +47,10 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     subs = tmp_path / 'submissions'
     fetch = (f'import urllib.request\n'
              f'leaked = urllib.request.urlopen("{mirror_server}page.txt", timeout=3).read()')
-    write(subs, 'ana.ipynb', notebook('%matplotlib inline\nimport d2lnets', fetch, RIGHT))
+    check_cell = ('from d2lnets.classroom.assignments import run_public_checks\n\n'
+                  'run_public_checks(\'fire\', globals())')     # the template's own last cell
+    write(subs, 'ana.ipynb', notebook('%matplotlib inline\nimport d2lnets', fetch, RIGHT,
+                                      check_cell))
     write(subs, 'cy.py', RIGHT.replace('        self.expand = ', '        raise RuntimeError('
                                        '"half done")\n        self.expand = ')
           + '\nimport d2lnets.models.squeezenet\n')
@@ -72,6 +75,7 @@ def test_a_class_is_graded_within_its_time_limits(tmp_path, mirror_server):
     ana = feedback['ana'].splitlines()
     assert ana[0] == 'Write the Fire module (fire): 2 of 2 checks pass, 3 of 3 points'
     assert ana[1].startswith('note: the submission\'s run reported: "cell 2 raised URLError')
+    assert len(ana) == 4     # the check cell ran without a note
     cy = feedback['cy'].splitlines()
     assert cy[1] == ('note: the submission\'s run reported: "cy.py raised ModuleNotFoundError: '
                      'No module named \'d2lnets.models\' (cy.py, line 18); what it defined '
