@@ -17,6 +17,8 @@ import os
 import tempfile
 from collections import namedtuple
 
+from .submissions import is_student_name
+
 Graded = namedtuple('Graded', 'student results notes')   # results: [(status, CheckResult)]
 ROSTER_FIELDS = ('student', 'name', 'id', 'sis_user_id', 'sis_login_id', 'section', 'email')
 
@@ -87,8 +89,13 @@ def read_roster(path):
         if 'student' not in (reader.fieldnames or []):
             raise ValueError(f'{path} has no "student" column: its first row must name the '
                              f'columns, one of them "student" (the submission\'s name)')
-        return [{key: (r.get(key) or '').strip() for key in ROSTER_FIELDS} for r in reader
-                if (r.get('student') or '').strip()]
+        people = [{key: (r.get(key) or '').strip() for key in ROSTER_FIELDS} for r in reader
+                  if (r.get('student') or '').strip()]
+    for person in people:
+        if not is_student_name(person['student']) or os.sep in person['student']:
+            raise ValueError(f'{path}: {person["student"]!r} cannot be a submission\'s name '
+                             f'(it starts with . or __, or holds {os.sep})')
+    return people
 
 
 def canvas_rows(rows, roster, assignment, assignment_id):
