@@ -222,13 +222,16 @@ except (ValueError, OSError):
     pass
 ''' + RIGHT
 
+# The peak is VmHWM, this process's own: ru_maxrss would carry over the peak
+# of the pytest worker that started it (Linux keeps it across exec).
 MEASURE = '''
-import resource, sys
+import sys
 from d2lnets.classroom.grade import grade_folder
 
 grade_folder(sys.argv[1], 'fire', out=sys.argv[2], timeout=60, check_timeout=10,
              report=lambda line: None)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open('/proc/self/status') as status:
+    print(next(line.split()[1] for line in status if line.startswith('VmHWM:')))
 '''
 
 
