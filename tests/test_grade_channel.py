@@ -101,6 +101,8 @@ def raw(header, data=b''):
     (b'garbage', 'the results do not continue with a message header'),
     (MAGIC + struct.pack('>Q', 2 ** 40), 'a message is cut short'),
     (raw(b'{]'), 'a message\'s header is not valid JSON of the expected form'),
+    (raw(b'[' * 100000 + b']' * 100000), 'a message\'s header is not valid JSON of the '
+                                           'expected form'),
     (raw(b'{"fields": {}, "arrays": [[-1]]}'), 'an array has an invalid shape [-1]'),
     (raw(b'{"fields": {}, "arrays": [[1000, 1000]]}', b'\0' * 16),
      'an array is longer than its message'),

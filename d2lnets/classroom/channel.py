@@ -81,7 +81,7 @@ def decode(payload):
         header = json.loads(bytes(payload[4:4 + size]))
         shapes = header['arrays']
         fields = header['fields']
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise MalformedMessage('a message\'s header is not valid JSON of the expected '
                                'form') from None
     if not isinstance(shapes, list):
@@ -113,4 +113,7 @@ def decode(payload):
             return [unpack(item) for item in value]
         return value
 
-    return unpack(fields)
+    try:
+        return unpack(fields)
+    except RecursionError:
+        raise MalformedMessage('a message nests too deep') from None

@@ -130,7 +130,8 @@ def _notes_from(messages):
         if isinstance(message, dict) and 'notes' in message:
             notes = message['notes'] if isinstance(message['notes'], list) else []
             attempts = message.get('attempts')
-            return ([f'the submission\'s run reported: {quoted(n)}' for n in notes[:20]]
+            return ([f'the submission\'s run reported: {quoted(n)}' for n in notes[:20]
+                     if isinstance(n, str)]
                     + _attempt_note(attempts if isinstance(attempts, list) else []))
     return []
 
