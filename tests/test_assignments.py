@@ -1,15 +1,20 @@
 """Every assignment's reference passes its own public and hidden checks;
 typical wrong answers fail with the right message; the student templates
 are the generated ones, stored without outputs, and import no reference."""
+import contextlib
+import io
 import json
 import os
+import warnings
 
+import nbformat
 import pytest
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from d2lnets.classroom.assignments import (ASSIGNMENTS, get_assignment, run_check,
                                            run_public_checks, template)
+from d2lnets.classroom.limits import run_limited
 from d2lnets.models.batchnorm import BatchNorm
 from d2lnets.models.densenet import DenseBlock, conv_block, transition_block
 from d2lnets.models.googlenet import Inception
@@ -179,6 +184,26 @@ def test_the_stored_template_is_the_generated_one(name):
     for cell in stored['cells']:
         if cell['cell_type'] == 'code':
             assert cell['outputs'] == [] and cell['execution_count'] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')      # nbformat warns about cells without ids
+        nbformat.validate(nbformat.read(path, as_version=4))
+
+
+def printed_by(source, namespace):
+    """What running the cell `source` in `namespace` prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(source, namespace)  # noqa: S102
+    return out.getvalue()
+
+
+def test_the_templates_check_cell_runs_inside_a_time_limited_cell():
+    # as the grader (and any teacher's tool) runs a cell: in run_limited's child,
+    # whose own checks start children of their own
+    check_cell = template('vgg_block')['cells'][-1]['source']
+    printed = run_limited(printed_by, check_cell, {'vgg_block': vgg_block}, timeout=60)
+    assert printed.splitlines()[-1] == ('2 of 2 public checks pass; the teacher also runs '
+                                        'hidden ones with other sizes')
 
 
 def test_an_unfinished_template_runs_its_checks_and_says_what_is_missing(capsys):

@@ -165,3 +165,27 @@ def test_inception_judged_by_children_and_outputs_not_class_name():
     swapped = check_assignment(MyInception(*args, order=(1, 0, 2, 3)), Inception(*args), shape)
     assert swapped.message == ('your output has the right channels in another order: check '
                                'the order in which you concatenate the paths')
+
+
+class Returning(nn.HybridBlock):
+    """vgg_block(2, 8)'s layers, returning `shape(output)` from its forward."""
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.shape = shape
+        self.body = vgg(conv(), conv(), pool())
+
+    def hybrid_forward(self, F, x):
+        return self.shape(self.body(x))
+
+
+def test_everything_the_block_returns_is_judged():
+    assert check(Returning(lambda out: out)).passed
+    cases = {'your block returned a tuple of 2 arrays, expected one array':
+             lambda out: (out, out * 0),
+             'your block returned a list of 1 array, expected one array': lambda out: [out],
+             'your block returned an object of type dict, expected one array':
+             lambda out: {'out': out}}
+    for message, shape in cases.items():
+        result = check(Returning(shape))
+        assert not result.passed and result.message == message

@@ -25,9 +25,9 @@ from .limits import DEFAULT_TIMEOUT
 Assignment = namedtuple('Assignment', 'name title section task skeleton kind checks')
 
 
-class Check(namedtuple('Check', 'target args input_shape hidden reference')):
+class Check(namedtuple('Check', 'target args input_shape hidden reference points')):
     """Build `target(*args)` (the student's and the reference's) and compare
-    them on a seeded input of `input_shape`."""
+    them on a seeded input of `input_shape`; worth `points` in the gradebook."""
 
     @property
     def call(self):
@@ -54,9 +54,14 @@ def _block(name, params):
             f'        raise NotImplementedError\n')
 
 
+PUBLIC_POINTS, HIDDEN_POINTS = 1, 2   # a hidden check weighs more: it tests understanding
+
+
 def _checks(reference, target, public, hidden):
-    return tuple([Check(target, args, shape, False, reference) for args, shape in public]
-                 + [Check(target, args, shape, True, reference) for args, shape in hidden])
+    return tuple([Check(target, args, shape, False, reference, PUBLIC_POINTS)
+                  for args, shape in public]
+                 + [Check(target, args, shape, True, reference, HIDDEN_POINTS)
+                    for args, shape in hidden])
 
 
 ASSIGNMENTS = {a.name: a for a in (
@@ -168,9 +173,9 @@ def run_public_checks(name, namespace, timeout=DEFAULT_TIMEOUT):
 
 
 def template(name):
-    """The student's notebook for assignment `name` (nbformat 4, as a dict):
-    the task, a cell to write the answer in, and a cell running the public
-    checks. It imports no reference."""
+    """The student's notebook for assignment `name` (nbformat 4.5, as a dict,
+    cells with ids): the task, a cell to write the answer in, and a cell
+    running the public checks. It imports no reference."""
     a = get_assignment(name)
     cells = [
         _cell('markdown', f'# Assignment: {a.title}\n\n{a.section}. {a.task}\n\n'
@@ -186,6 +191,8 @@ def template(name):
         _cell('code', f'from d2lnets.classroom.assignments import run_public_checks\n\n'
                       f'run_public_checks({a.name!r}, globals())'),
     ]
+    for number, cell in enumerate(cells, 1):
+        cell['id'] = f'{a.name.replace("_", "-")}-{number}'   # nbformat 4.5 wants one
     return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
             'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python',
                                         'name': 'python3'},

@@ -15,18 +15,18 @@ names the first place it goes wrong, in words::
         which you concatenate the paths
 
 Student code runs under `limits.run_limited` (a time limit, and one line for
-anything it raises); the judging itself runs only library code, so the
-grader can judge in its own process what a student's process observed.
+anything it raises); the judging itself runs only library code on plain
+observations, so the grader judges in its own process what a sandboxed
+submission observed (`received` checks those first).
 """
 from collections import namedtuple
 
 import numpy as np
 
 from .limits import DEFAULT_TIMEOUT, StudentCodeError, run_limited
-from .observe import observe_batch_norm, observe_block, seeded_input
+from .observe import fit_problem, observe, returned_words
 
 CheckResult = namedtuple('CheckResult', 'passed message')
-OBSERVERS = {'block': observe_block, 'batch_norm': observe_batch_norm}
 
 
 def check_assignment(student_block, reference_block, input_shape, timeout=DEFAULT_TIMEOUT):
@@ -50,12 +50,6 @@ def check_builder(student, reference, args, input_shape, kind='block',
     return judge(reference_seen, student_seen)
 
 
-def observe(build, args, input_shape, kind, reference=None):
-    """Build `build(*args)` and observe it on the seeded input with the
-    `reference` observation's weights (see `observe`)."""
-    return OBSERVERS[kind](build(*args), seeded_input(input_shape), reference)
-
-
 def close(got, want):
     """Equal within float32 rounding over a few layers."""
     return got.shape == want.shape and bool(
@@ -67,20 +61,38 @@ def _size(shape):
 
 
 def judge(reference, student):
-    """A `CheckResult` for a student's observation against the reference's."""
-    if student['param_problem']:
-        return CheckResult(False, student['param_problem'])
+    """A `CheckResult` for a student's observation against the reference's:
+    it passes only if the block returned what the reference returns and
+    every output agrees."""
+    if student['param_problem'] is not None:
+        return CheckResult(False, _param_words(reference, student['param_problem']))
+    if student['returned'] != reference['returned']:
+        return CheckResult(False, f'your block returned {returned_words(student["returned"])}'
+                                  f', expected {returned_words(reference["returned"])}')
+    names = [name for name, _ in reference['outputs']]
+    if [name for name, _ in student['outputs']] != names:
+        return CheckResult(False, f'your results are {len(student["outputs"])} arrays, '
+                                  f'expected {len(names)} ({", ".join(names)})')
     steps = len(reference['steps'])
     for (name, want), (_, got) in zip(reference['outputs'], student['outputs']):
         if got.shape != want.shape:
             return CheckResult(False, _wrong_shape(reference, student, name, got, want))
         if not close(got, want):
             return CheckResult(False, _wrong_numbers(reference, student, name, got, want))
-    names = ', '.join(name for name, _ in reference['outputs'])
     size = _size(reference['outputs'][0][1].shape)
     layers = f', through {steps} layers' if steps else ''
-    return CheckResult(True, f'right: the same {names} as the reference on a seeded input '
-                             f'({size}{layers})')
+    return CheckResult(True, f'right: the same {", ".join(names)} as the reference on a '
+                             f'seeded input ({size}{layers})')
+
+
+def _param_words(reference, layers):
+    shapes = [w.shape for w in reference['weights']]
+    if not reference['layout']:   # a batch normalisation layer, observed whole
+        got = [shape for _, layer in layers for shape in layer]
+        return (f'expected 4 parameters (gamma, beta, moving mean, moving variance) of '
+                f'{reference["weights"][0].size} numbers each, got '
+                f'{", ".join("x".join(map(str, s)) for s in got) or "none"}')
+    return fit_problem(layers, shapes, reference['layout'])
 
 
 def _wrong_shape(reference, student, name, got, want):

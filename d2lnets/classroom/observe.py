@@ -12,10 +12,14 @@ cross from the process that runs a student's code to the one that judges it:
   (kernel, padding, strides), output ``shape`` and ``values``. Dropout and
   the identity (a path of a concatenation that passes its input on, as the
   library's DenseBlock has) are left out: they compute nothing here.
-- ``outputs``: named results, ``[['output', array]]`` for a block.
+- ``returned``: what the block's forward returned: ``['array', 1]``, ``['tuple', n]``,
+  ``['list', n]`` or ``['other', type name]``; ``outputs``: the arrays it returned,
+  named (``[['output', array]]`` for one array, ``'output 1'``, ... for several).
 - ``weights``: the parameters' values, in the order the layers run, and
   ``layout``: how many of them each layer has.
-- ``param_problem``: why the reference's weights do not fit, or None.
+- ``param_problem``: None, or the block's layers and their parameters' shapes
+  (``[[kind, [shape, ...]], ...]``) when the reference's weights do not fit
+  them; `fit_problem` puts that in words.
 
 The reference is observed with seeded random weights (`reference_weights`);
 the student's block is then given those same weights, in the order its layers
@@ -126,8 +130,27 @@ def _run(block, x):
         out = block(nd.array(x))
     finally:
         recorder.close()
-    out = out[0] if isinstance(out, (list, tuple)) else out
     return recorder, out
+
+
+def returned(out):
+    """(``returned``, ``outputs``) of an observation for what a forward returned."""
+    if isinstance(out, nd.NDArray):
+        return ['array', 1], [['output', out.asnumpy()]]
+    if isinstance(out, (list, tuple)) and all(isinstance(o, nd.NDArray) for o in out):
+        return ([type(out).__name__, len(out)],
+                [[f'output {number}', o.asnumpy()] for number, o in enumerate(out, 1)])
+    return ['other', type(out).__name__], []
+
+
+def returned_words(shape):
+    """'one array', 'a tuple of 2 arrays', 'an object of type str' for a ``returned`` field."""
+    structure, detail = shape
+    if structure == 'array':
+        return 'one array'
+    if structure in ('tuple', 'list'):
+        return f'a {structure} of {detail} array{"s" if detail != 1 else ""}'
+    return f'an object of type {detail}'
 
 
 def _params_in_running_order(order):
@@ -135,47 +158,66 @@ def _params_in_running_order(order):
 
 
 def _fits(param, weight):
-    return tuple(param.shape) == weight.shape or (
-        int(np.prod(param.shape)) == weight.size
-        and [d for d in param.shape if d != 1] == [d for d in weight.shape if d != 1])
+    return _shape_fits(tuple(param.shape), weight.shape)
 
 
 def _shapes(shapes):
     return ', '.join('x'.join(map(str, shape)) for shape in shapes) or 'none'
 
 
-def _fit_problem(order, weights, layout):
-    """Words for the first layer (in running order) whose parameters do not
-    fit the reference's; `layout` is the reference's parameter count per layer."""
+def layer_params(order):
+    """[[kind, [shape, ...]], ...] for the layers in `order`: what `fit_problem` needs."""
+    return [[layer_kind(layer), [list(p.shape) for p in layer.params.values()]]
+            for layer in order]
+
+
+def fit_problem(layers, weight_shapes, layout):
+    """Words for the first layer of `layers` (see `layer_params`, in running
+    order) whose parameters do not fit the reference's `weight_shapes`;
+    `layout` is the reference's parameter count per layer."""
+    weight_shapes = [tuple(shape) for shape in weight_shapes]
     start = 0
-    for number, layer in enumerate(order, 1):
-        mine = list(layer.params.values())
+    for number, (kind, shapes) in enumerate(layers, 1):
+        mine = [tuple(shape) for shape in shapes]
         count = layout[number - 1] if number <= len(layout) else 0
-        theirs, start = weights[start:start + count], start + count
-        if len(mine) != len(theirs) or not all(map(_fits, mine, theirs)):
+        theirs, start = weight_shapes[start:start + count], start + count
+        if len(mine) != len(theirs) or not all(map(_shape_fits, mine, theirs)):
             hint = ''
-            if len(mine) < len(theirs) and isinstance(layer, (nn.Conv2D, nn.Dense)):
+            if len(mine) < len(theirs) and kind in ('convolution', 'dense layer'):
                 hint = ': did you turn its bias off (use_bias=False)?'
-            elif mine and theirs and mine[0].shape[0] != theirs[0].shape[0]:
+            elif mine and theirs and mine[0][:1] != theirs[0][:1]:
                 hint = ': check its number of channels'
-            return (f'layer {number} ({layer_kind(layer)}): your parameters have shapes '
-                    f'{_shapes(p.shape for p in mine)}, expected '
-                    f'{_shapes(w.shape for w in theirs)}{hint}')
+            return (f'layer {number} ({kind}): your parameters have shapes '
+                    f'{_shapes(mine)}, expected {_shapes(theirs)}{hint}')
     return (f'your layers have other parameters than the reference\'s: expected '
-            f'{_shapes(w.shape for w in weights)}')
+            f'{_shapes(weight_shapes)}')
 
 
-def load_weights(block, order, weights, layout):
+def _shape_fits(mine, theirs):
+    return mine == theirs or (
+        int(np.prod(mine)) == int(np.prod(theirs))
+        and [d for d in mine if d != 1] == [d for d in theirs if d != 1])
+
+
+def load_weights(block, order, weights):
     """Give `block` the reference's `weights`, matched in the order its layers
-    run, else in the order it registered them; return None or the problem."""
+    run, else in the order it registered them; return whether they fit."""
     running = _params_in_running_order(order)
     registered = list(block.collect_params().values())
     for params in (running, registered):
         if len(params) == len(weights) and all(map(_fits, params, weights)):
             for param, weight in zip(params, weights):
                 param.set_data(nd.array(weight.reshape(param.shape)))
-            return None
-    return _fit_problem(order, weights, layout)
+            return True
+    return False
+
+
+def observe(build, args, input_shape, kind, reference=None):
+    """Build `build(*args)` and observe it on the seeded input of
+    `input_shape` with the `reference` observation's weights; `kind` is
+    'block' or 'batch_norm'."""
+    observer = {'block': observe_block, 'batch_norm': observe_batch_norm}[kind]
+    return observer(build(*args), seeded_input(input_shape), reference)
 
 
 def observe_block(block, x, reference=None):
@@ -191,12 +233,14 @@ def observe_block(block, x, reference=None):
         running = _params_in_running_order(order)
         reference = {'weights': reference_weights([(p.name, p.shape) for p in running]),
                      'layout': layout}
-    problem = load_weights(block, order, reference['weights'], reference['layout'])
-    observation = {'weights': reference['weights'], 'layout': layout, 'param_problem': problem,
-                   'steps': recorder.steps, 'outputs': []}
-    if problem is None:
+    fits = load_weights(block, order, reference['weights'])
+    observation = {'weights': reference['weights'], 'layout': layout,
+                   'param_problem': None if fits else layer_params(order),
+                   'steps': recorder.steps, 'returned': ['array', 1], 'outputs': []}
+    if fits:
         recorder, out = _run(block, x)
-        observation.update(steps=recorder.steps, outputs=[['output', out.asnumpy()]])
+        shape, outputs = returned(out)
+        observation.update(steps=recorder.steps, returned=shape, outputs=outputs)
     return observation
 
 
@@ -210,19 +254,24 @@ def observe_batch_norm(block, x, reference=None):
     weights = (reference or {}).get('weights') or reference_weights(
         [(p.name, p.shape) for p in params])
     if len(params) != len(weights) or not all(map(_fits, params, weights)):
-        return {'weights': weights, 'layout': [], 'steps': [], 'outputs': [],
-                'param_problem': f'expected 4 parameters (gamma, beta, moving mean, moving '
-                                 f'variance) of {weights[0].size} numbers each, got '
-                                 f'{_shapes(params)}'}
+        return {'weights': weights, 'layout': [], 'steps': [], 'returned': ['array', 1],
+                'outputs': [], 'param_problem': [['batch norm', [list(p.shape) for p in params]]]}
     for param, weight in zip(params, weights):
         param.set_data(nd.array(weight.reshape(param.shape)))
     with autograd.record():
         training = block(nd.array(x))
+    shape, _ = returned(training)
+    if shape != ['array', 1]:
+        return {'weights': weights, 'layout': [], 'steps': [], 'returned': shape,
+                'outputs': [], 'param_problem': None}
     training.backward()  # nn.BatchNorm updates its moving statistics here
     moving = [params[2].data().asnumpy().reshape(-1), params[3].data().asnumpy().reshape(-1)]
     prediction = block(nd.array(x))
+    shape, _ = returned(prediction)
+    outputs = [['output in training', training.asnumpy()],
+               ['moving mean after a training step', moving[0]],
+               ['moving variance after a training step', moving[1]]]
+    if shape == ['array', 1]:
+        outputs.append(['output in prediction', prediction.asnumpy()])
     return {'weights': weights, 'layout': [], 'param_problem': None, 'steps': [],
-            'outputs': [['output in training', training.asnumpy()],
-                        ['moving mean after a training step', moving[0]],
-                        ['moving variance after a training step', moving[1]],
-                        ['output in prediction', prediction.asnumpy()]]}
+            'returned': shape, 'outputs': outputs}

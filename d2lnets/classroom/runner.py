@@ -1,36 +1,45 @@
-"""The student's side of grading: run one submission's code, observe each check.
+"""The submission's side of grading, inside the sandbox: run its code, observe each check.
 
-The grader starts ``python -m d2lnets.classroom.runner ASSIGNMENT WORK_DIR
-CHECK_TIMEOUT`` in a fresh process (without network where ``unshare -n``
-works) whose current directory is a temporary copy of that one submission.
-WORK_DIR holds ``code.json`` (the submission's cells: [label, source]) and
-``reference-N.npz`` (the weights of check N). The runner
+The grader starts ``python -m d2lnets.classroom.runner REQUEST RESULTS_FD``
+inside bubblewrap (`sandbox`), with the kit of `kit` as its only d2lnets.
+REQUEST is one `channel` message from the grader: the submission's cells
+([label, source]), the resource limits, the time limit of a cell or a check,
+and for each check the name to build, its arguments (as Python literals),
+the input shape and the reference's weights. The runner
 
-1. blocks network connections by an audit hook (the second line of defence);
+1. sets the resource limits (`set_limits`) before any student code runs;
 2. runs each cell with `limits.run_limited` first (a cell that loops is
    skipped, and noted), then for real, so the names it defines exist here (a
    cell that raises keeps, as in Jupyter, what it defined before the error);
-3. observes each check in its own `run_limited` child, and writes
-   ``check-N.npz`` (the observation, or the error in words) as soon as it has it.
+3. sends one message with its notes (and what the submission tried to reach
+   of the library), then one per check: the observation (`observe`) of the
+   student's block on the grader's input with the grader's weights, or
+   'error' with the error in words, 'timeout', or 'missing'.
 
-It judges nothing: the grader, which the student's code never runs in,
-compares the observations with the reference.
+It judges nothing, and the grader trusts none of it: a submission can
+write anything on RESULTS_FD (it runs in this process), so the grader
+validates every message (`received`) and compares the outputs with the
+reference it computed itself.
 """
-import json
-import os
+import ast
+import resource
 import sys
 
-from .assignments import get_assignment
-from .checker import observe
+from . import channel
 from .limits import StudentCodeError, run_limited
-from .records import load_observation, save_observation
+from .observe import observe
 
-_NETWORK_EVENTS = ('socket.connect', 'socket.sendto', 'socket.getaddrinfo', 'urllib.Request')
+LIMITS = {'memory': resource.RLIMIT_AS, 'cpu': resource.RLIMIT_CPU,
+          'processes': resource.RLIMIT_NPROC, 'file_size': resource.RLIMIT_FSIZE,
+          'open_files': resource.RLIMIT_NOFILE}
 
 
-def _no_network(event, args):
-    if event in _NETWORK_EVENTS:
-        raise PermissionError('no network while grading')
+def set_limits(limits):
+    """Set each resource limit in `limits` (name in `LIMITS` -> number), hard
+    and soft, and forbid core dumps."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for name, value in limits.items():
+        resource.setrlimit(LIMITS[name], (int(value), int(value)))
 
 
 def _compile(label, source):
@@ -65,33 +74,41 @@ def run_cells(cells, namespace, timeout):
     return notes
 
 
-def observe_checks(assignment, namespace, work_dir, timeout):
-    """Observe every check of `assignment` on `namespace`, one file each."""
-    for number, check in enumerate(assignment.checks):
-        reference = load_observation(os.path.join(work_dir, f'reference-{number}.npz'))
-        student = namespace.get(check.target)
-        if not callable(student):
-            seen = {'error': f'no {check.target} defined: define it with that name'}
-        else:
-            try:
-                seen = run_limited(observe, student, check.args, check.input_shape,
-                                   assignment.kind, reference, timeout=timeout, what=check.call)
-            except StudentCodeError as err:
-                seen = {'error': str(err)}
-        save_observation(seen, os.path.join(work_dir, f'check-{number}.npz'))
+def observe_check(check, kind, namespace, timeout):
+    """The message for one check: the observation of the student's block, or why not."""
+    student = namespace.get(check['target'])
+    if not callable(student):
+        return {'status': 'missing'}
+    args = ast.literal_eval(check['args'])
+    reference = {'weights': check['weights'], 'layout': check['layout']}
+    try:
+        seen = run_limited(observe, student, args, check['input_shape'], kind, reference,
+                           timeout=timeout, what=check['call'])
+    except StudentCodeError as err:
+        return {'status': 'timeout' if not err.finished and 'did not finish' in str(err)
+                else 'error', 'text': str(err)}
+    return {'status': 'observed',
+            'observation': {key: seen[key] for key in ('param_problem', 'returned', 'steps',
+                                                       'outputs')}}
+
+
+def _attempts():
+    package = sys.modules.get('d2lnets')
+    return list(dict.fromkeys(getattr(package, 'ATTEMPTS', [])))[:20]
 
 
 def main(argv=None):
-    name, work_dir, timeout = argv or sys.argv[1:]
-    assignment = get_assignment(name)
-    with open(os.path.join(work_dir, 'code.json')) as f:
-        cells = json.load(f)
-    sys.addaudithook(_no_network)
+    request_path, results_fd = argv or sys.argv[1:]
+    results_fd = int(results_fd)
+    with open(request_path, 'rb') as f:
+        (request,), _ = channel.read_messages(f.read())
+    set_limits(request['limits'])
     namespace = {'__name__': '__main__'}
-    notes = run_cells(cells, namespace, float(timeout))
-    with open(os.path.join(work_dir, 'notes.json'), 'w') as f:
-        json.dump(notes, f)
-    observe_checks(assignment, namespace, work_dir, float(timeout))
+    notes = run_cells(request['cells'], namespace, request['timeout'])
+    channel.send(results_fd, {'notes': notes, 'attempts': _attempts()})
+    for number, check in enumerate(request['checks']):
+        message = observe_check(check, request['kind'], namespace, request['timeout'])
+        channel.send(results_fd, dict(message, check=number))
 
 
 if __name__ == '__main__':
