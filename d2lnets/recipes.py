@@ -6,8 +6,12 @@ Every recipe has three presets:
 
 - `book`: the book's setting (learning rate, batch size, input size, epochs,
   and the model's options), as the chapter's section gives it;
-- `quick`: minutes on a 2-core CPU (`python -m chapters.X --quick`), enough
-  to see the network learn; its accuracy is not the book's;
+- `quick`: at most about 5 minutes on 2 quiet CPU cores (`python -m
+  chapters.X --quick`), enough to see the network learn: every chapter ends
+  well above chance (docs/results.md, "Quick runs"); its accuracy is not
+  the book's. Smaller inputs, fewer images or epochs; for AlexNet a higher
+  learning rate, for SqueezeNet the cheaper version 1.1 with simple
+  bypasses at a higher learning rate;
 - `smoke`: seconds (the notebooks under `D2LNETS_QUICK=1`, the tests): only
   shows that everything runs.
 
@@ -120,14 +124,18 @@ _SMOKE = dict(num_train=500, num_test=200, epochs=1)
 _QUICK = dict(num_train=12000, num_test=2000, epochs=3)
 
 RECIPES = {r.chapter: r for r in (
+    # The sigmoid LeNet needs about two epochs of every image to start
+    # learning; ten cost under two minutes.
     Recipe('lenet', 'LeNet', 'D2L 7.6 (5.5 in the first MXNet edition)', lenet,
            book=dict(edition='first', lr=0.9, batch_size=256, resize=None, epochs=5),
-           quick=_QUICK, smoke=_SMOKE,
+           quick=dict(epochs=10), smoke=_SMOKE,
            min_resize=16,  # two 5x5 convolutions and two 2x2 poolings
            book_test_acc=0.754),
+    # At the book's lr 0.01 AlexNet's loss barely moves in a few thousand
+    # steps (test acc 0.37 after 36,000 images at 96x96); 0.03 learns.
     Recipe('alexnet', 'AlexNet', 'D2L 8.1 (5.6)', alexnet_book,
            book=dict(lr=0.01, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=70),
+           quick=dict(resize=70, lr=0.03, epochs=2), smoke=dict(_SMOKE, resize=70),
            min_resize=67,  # an 11x11 stride-4 convolution, three 3x3 stride-2 poolings
            book_test_acc=0.867),
     Recipe('vgg', 'VGG-11', 'D2L 8.2 (5.7)', vgg11_fashion,
@@ -138,12 +146,12 @@ RECIPES = {r.chapter: r for r in (
            book_test_acc=0.909),
     Recipe('nin', 'NiN', 'D2L 8.3 (5.8)', nin,
            book=dict(lr=0.1, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=70),
+           quick=dict(resize=70, epochs=3), smoke=dict(_SMOKE, resize=70),
            min_resize=67,  # as AlexNet's first layers
            book_test_acc=0.812),
     Recipe('googlenet', 'GoogLeNet', 'D2L 8.4 (5.9)', googlenet,
            book=dict(lr=0.1, batch_size=128, resize=96, epochs=5),
-           quick=dict(_QUICK, resize=32), smoke=dict(_SMOKE, resize=32),
+           quick=dict(resize=32, epochs=2), smoke=dict(_SMOKE, resize=32),
            min_resize=32, book_test_acc=0.883),
     Recipe('batchnorm', 'LeNet with batch normalization', 'D2L 8.5 (5.10)', lenet_with_norm,
            book=dict(norm='scratch', lr=1.0, batch_size=256, resize=None, epochs=5),
@@ -163,7 +171,8 @@ RECIPES = {r.chapter: r for r in (
     Recipe('squeezenet', 'SqueezeNet', 'Iandola et al. 2016; trained as D2L 8.3 (5.8)',
            partial(squeezenet, num_classes=10),
            book=dict(version='1.0', bypass='none', lr=0.02, batch_size=128, resize=224, epochs=5),
-           quick=dict(_QUICK, resize=96), smoke=dict(_SMOKE, resize=32),
+           quick=dict(version='1.1', bypass='simple', lr=0.05, resize=32, epochs=6),
+           smoke=dict(_SMOKE, resize=32),
            min_resize=29,  # version 1.0's 7x7 stride-2 stem, three 3x3 stride-2 poolings
            book_test_acc=None),
 )}

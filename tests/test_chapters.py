@@ -134,13 +134,14 @@ def test_squeezenet_book_defaults():
 def test_quick_preset_and_explicit_options():
     """--quick fills in every preset option (subset sizes included); an option
     given explicitly wins; without --quick the book's defaults hold."""
-    from chapters import lenet
+    from chapters import resnet
     from d2lnets.cli import chapter_parser, parse_chapter_args
-    parser = chapter_parser('lenet', 'test', lenet.BOOK, lenet.QUICK)
+    parser = chapter_parser('resnet', 'test', resnet.BOOK, resnet.QUICK)
     quick = parse_chapter_args(parser, ['--quick', '--ctx', 'cpu', '--epochs', '7'])
-    assert (quick.num_train, quick.num_test, quick.epochs, quick.lr) == (12000, 2000, 7, 0.9)
+    assert (quick.num_train, quick.num_test, quick.epochs, quick.lr, quick.resize) == (
+        12000, 2000, 7, 0.05, 32)
     book = parse_chapter_args(parser, ['--ctx', 'cpu'])
-    assert (book.num_train, book.num_test, book.epochs, book.batch_size) == (None, None, 5, 256)
+    assert (book.num_train, book.num_test, book.epochs, book.resize) == (None, None, 5, 96)
 
 
 def test_ctrl_c_keeps_the_finished_epochs_and_resume_continues(tmp_path):
