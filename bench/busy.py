@@ -145,45 +145,49 @@ def rotated(names, repeat):
 
 
 def measure(args, scratch, log):
-    """{condition: {setting: [examples/s per repeat]}}, the walls and choices seen."""
+    """{condition: {setting: [examples/s per repeat]}}, the defaults' one-line
+    choices per condition, and the cores other programs used before each
+    quiet block."""
     names = list(SETTINGS)
     rates = {c: {n: [] for n in names} for c in args.conditions}
     choices = {c: [] for c in rates}
     background = []
+
+    def time_settings(condition, repeat):
+        for name in rotated(names, repeat):
+            rate, _, choice = run_training(args, SETTINGS[name], scratch)
+            rates[condition][name].append(rate)
+            if name == 'defaults':
+                choices[condition].append(choice)
+            log(f'repeat {repeat + 1} {condition} {name}: {rate:,.0f} examples/s')
+
     for repeat in range(args.repeats):
         if 'quiet' in args.conditions:
             background.append(others_cpu())
-            for name in rotated(names, repeat):
-                rate, _, choice = run_training(args, SETTINGS[name], scratch)
-                rates['quiet'][name].append(rate)
-                if name == 'defaults':
-                    choices['quiet'].append(choice)
-                log(f'repeat {repeat + 1} quiet {name}: {rate:,.0f} examples/s')
-        if 'busy' not in args.conditions:
-            continue
-        with Neighbours(args.neighbours, args.neighbour_count, args.neighbour_seconds,
-                        scratch):
-            time.sleep(args.settle)
-            for name in rotated(names, repeat):
-                rate, _, choice = run_training(args, SETTINGS[name], scratch)
-                rates['busy'][name].append(rate)
-                if name == 'defaults':
-                    choices['busy'].append(choice)
-                log(f'repeat {repeat + 1} busy {name}: {rate:,.0f} examples/s')
+            time_settings('quiet', repeat)
+        if 'busy' in args.conditions:
+            with Neighbours(args.neighbours, args.neighbour_count, args.neighbour_seconds,
+                            scratch):
+                time.sleep(args.settle)
+                time_settings('busy', repeat)
     return rates, choices, background
 
 
 def together(args, scratch, log):
-    """Wall seconds of N default trainings at once, and of one alone (x N: one
-    after another); repeated, interleaved."""
-    at_once, alone = [], []
+    """Wall seconds of N default trainings started together (`--stagger`
+    seconds apart), from the first start to the last end, and of one alone
+    (x N: one after another); repeated, interleaved; and what each chose."""
+    at_once, alone, chose = [], [], []
     for repeat in range(args.repeats):
         start = time.perf_counter()
-        procs = [subprocess.Popen(training_command(args, tempfile.mkdtemp(dir=scratch)),
-                                  cwd=REPO_ROOT, env=clean_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-                 for _ in range(args.together)]
+        procs = []
+        for _ in range(args.together):
+            procs.append(subprocess.Popen(training_command(args, tempfile.mkdtemp(dir=scratch)),
+                                          cwd=REPO_ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+            time.sleep(args.stagger)
         outputs = [p.communicate(timeout=args.trial_timeout) for p in procs]
+        chose.append([(CHOICE.search(out) or [None])[0] for out, _ in outputs])
         at_once.append(time.perf_counter() - start)
         if any(p.returncode for p in procs):
             raise RuntimeError(f'a training failed: {outputs[0][1][-500:]}')
@@ -192,8 +196,9 @@ def together(args, scratch, log):
         log(f'repeat {repeat + 1}: {args.together} at once {at_once[-1]:.1f} s, '
             f'one alone {wall:.1f} s (x{args.together} = {wall * args.together:.1f} s)')
     speedups = [a * args.together / t for a, t in zip(alone, at_once, strict=True)]
-    return dict(trainings=args.together, at_once_s=spread(at_once), alone_s=spread(alone),
-                one_after_another_over_at_once=spread(speedups))
+    return dict(trainings=args.together, stagger_s=args.stagger, at_once_s=spread(at_once),
+                alone_s=spread(alone), one_after_another_over_at_once=spread(speedups),
+                chose=chose)
 
 
 def summarise(rates):
@@ -253,6 +258,8 @@ def parse_args(argv):
     parser.add_argument('--trial-timeout', type=float, default=900)
     parser.add_argument('--together', type=int, default=0, metavar='N',
                         help='also time N default trainings at once against one after another')
+    parser.add_argument('--stagger', type=float, default=0,
+                        help='seconds between the starts of the --together trainings')
     parser.add_argument('--skip-settings', action='store_true',
                         help='only the --together comparison')
     parser.add_argument('--json', help='write the results here')

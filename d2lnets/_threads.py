@@ -14,7 +14,8 @@ scheduler has put off its core holds up the others for a time slice. Beside
 three other trainings on 2 cores, VGG's quick run trained 7-14x slower on
 two spinning threads than on one (docs/results.md, "Busy machines"). So at
 start-up d2lnets measures, for a fraction of a second, how much CPU other
-programs use on the cores it may run on (/proc/stat, Linux): if they use
+programs use on the cores it may run on (/proc/stat, Linux; it keeps one
+core busy meanwhile, so that trainings started together see each other): if they use
 less than half a core, it takes every usable core with spinning threads;
 otherwise it takes the cores they leave wholly free (at least one) and lets
 waiting threads sleep (OMP_WAIT_POLICY=PASSIVE). The choice holds for the
@@ -145,10 +146,16 @@ def others_load(cpus, seconds=SAMPLE_SECONDS):
     """Cores' worth of CPU time that other processes used on `cpus` over
     `seconds`, from /proc/stat, this process's own time left out (at most
     one a CPU: the kernel counts in ticks of 10 ms); None where /proc/stat
-    cannot be read (not Linux)."""
+    cannot be read (not Linux).
+
+    This process keeps one core busy while it measures rather than sleeping:
+    trainings started together measure together, and each must see the
+    others as load (sleeping, they would all see a quiet machine and all
+    take every core)."""
     try:
         start, own_start, t0 = _busy_ticks(cpus), time.process_time(), time.monotonic()
-        time.sleep(seconds)
+        while time.monotonic() - t0 < seconds:
+            pass
         busy, own, elapsed = (_busy_ticks(cpus) - start, time.process_time() - own_start,
                               time.monotonic() - t0)
     except (OSError, ValueError):

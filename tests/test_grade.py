@@ -11,23 +11,7 @@ import pytest
 
 from d2lnets.classroom.grade import grade_folder, main
 from d2lnets.classroom.submissions import find_submissions, read_cells, read_submission
-
-RIGHT = '''
-from mxnet.gluon import nn
-from mxnet.gluon.contrib.nn import HybridConcurrent
-
-
-class Fire(nn.HybridBlock):
-    def __init__(self, squeeze, expand, **kwargs):
-        super().__init__(**kwargs)
-        self.squeeze = nn.Conv2D(squeeze, kernel_size=1, activation='relu')
-        self.expand = HybridConcurrent(axis=1)
-        self.expand.add(nn.Conv2D(expand, kernel_size=1, activation='relu'),
-                        nn.Conv2D(expand, kernel_size=3, padding=1, activation='relu'))
-
-    def hybrid_forward(self, F, x):
-        return self.expand(self.squeeze(x))
-'''
+from fire_answers import RIGHT
 
 
 def notebook(*sources):

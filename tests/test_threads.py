@@ -65,8 +65,7 @@ def test_the_load_is_other_programs_cpu_time_not_this_processs(monkeypatch):
     readings = iter([1000, 1000 + 3 * ticks])
     monkeypatch.setattr(_threads, '_busy_ticks', lambda cpus: next(readings))
     monkeypatch.setattr(_threads.time, 'process_time', iter([5.0, 5.6]).__next__)
-    monkeypatch.setattr(_threads.time, 'monotonic', iter([10.0, 11.5]).__next__)
-    monkeypatch.setattr(_threads.time, 'sleep', lambda seconds: None)
+    monkeypatch.setattr(_threads.time, 'monotonic', iter([10.0, 11.5, 11.5]).__next__)
     assert _threads.others_load({0, 1}) == pytest.approx((3 - 0.6) / 1.5)
 
 
@@ -88,6 +87,17 @@ def test_beside_busy_neighbours_one_thread_that_sleeps_when_idle(spinners):
     assert (threads, policy, spin) == ('1', 'PASSIVE', 'None')
     assert choice.startswith('threads: OMP_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE (1 of ')
     assert 'other programs used' in choice and 'set OMP_NUM_THREADS' in choice
+
+
+@pytest.mark.skipif(CORES < 2 or not os.path.exists('/proc/stat'), reason='Linux, 2 cores')
+def test_trainings_started_together_see_each_other():
+    """Each keeps a core busy while it measures, so neither sees a quiet machine."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    procs = [subprocess.Popen([sys.executable, '-c', PROBE], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE) for _ in range(2)]
+    for proc in procs:
+        threads, policy, _ = proc.communicate(timeout=120)[0].splitlines()[0].split()
+        assert int(threads) < CORES and policy == 'PASSIVE'
 
 
 def test_the_users_settings_win_and_are_named():
