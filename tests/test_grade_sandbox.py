@@ -73,3 +73,14 @@ def test_the_command_binds_no_reference():
     for path in hidden_packages():
         assert command[command.index(path) - 1] == '--tmpfs'
     assert any(path.endswith(os.path.join('site-packages', 'd2l')) for path in hidden_packages())
+
+
+def test_a_python_under_tmp_is_bound_over_the_private_tmp(monkeypatch):
+    """A venv in a clone under /tmp (as CI may have it) must stay visible: the
+    private /tmp is mounted first, the Python roots on top of it."""
+    monkeypatch.setattr('d2lnets.classroom.sandbox._python_roots',
+                        lambda: ['/tmp/ci/repo/.venv', '/opt/python'])
+    command = bwrap_command([], 3, [], 4, 1 << 20)
+    tmp = command.index('/tmp', command.index('--tmpfs'))
+    venv = command.index('/tmp/ci/repo/.venv')
+    assert command[venv - 1] == '--ro-bind' and venv > tmp

@@ -105,15 +105,16 @@ def bwrap_command(mounts, request_fd, files, results_fd, scratch_bytes, hide_lib
             command += ['--ro-bind', path, path]
     for path in _ETC:
         command += ['--ro-bind-try', path, path]
+    size = str(int(scratch_bytes))
+    # the private /tmp first: a Python (a venv in a clone, say) under /tmp is
+    # bound on top of it, not hidden by it
+    command += ['--proc', '/proc', '--dev', '/dev', '--size', size, '--tmpfs', '/tmp']
     for root in _python_roots():
         command += ['--ro-bind', root, root]
     if hide_library:
         for path in hidden_packages():
             command += ['--tmpfs', path]
-    size = str(int(scratch_bytes))
-    command += ['--proc', '/proc', '--dev', '/dev',
-                '--size', size, '--tmpfs', '/tmp',
-                '--size', size, '--tmpfs', '/submission',
+    command += ['--size', size, '--tmpfs', '/submission',
                 '--ro-bind-data', str(request_fd), '/grading/request']
     for fd, name in files:
         command += ['--file', str(fd), f'/submission/{name}']
