@@ -1,8 +1,8 @@
 """The command line every chapter shares.
 
-A chapter declares its book defaults and its quick preset; the parser fills in
-whatever option the user did not give (from the preset under --quick, else the
-book), checks the context and the output directory, and answers bad input
+A chapter declares its book defaults and its quick and laptop presets; the
+parser fills in whatever option the user did not give (from the preset under
+--quick or --laptop, else the book), checks the context and the output directory, and answers bad input
 with one line and exit code 2. `run_chapter_main` turns the errors a run can
 meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
 one line each, leaving every finished epoch in the checkpoint. A run holds a
@@ -42,16 +42,18 @@ def _describe(settings):
     return ', '.join(f'{k.replace("_", "-")} {v}' for k, v in settings.items())
 
 
-def chapter_parser(chapter, description, book, quick, min_resize=None):
+def chapter_parser(chapter, description, book, quick, min_resize=None, laptop=None):
     """A parser for `python -m chapters.<chapter>`.
 
-    `book` maps option names (dest form) to the book's defaults; `quick` maps
-    some of them to the quick preset. Options the chapter adds itself with
+    `book` maps option names (dest form) to the book's defaults; `quick` and
+    `laptop` (default: `quick`) map some of them to those presets. Options the chapter adds itself with
     `default=None` and a key in `book` are filled in the same way. A resize
     below `min_resize` (the smallest input the network takes) is refused.
     """
     parser = OneLineParser(prog=f'python -m chapters.{chapter}', description=description)
-    parser.set_defaults(book_defaults=dict(book), quick_preset=dict(quick),
+    laptop = quick if laptop is None else laptop
+    parser.set_defaults(book_defaults=dict(book), presets={'quick': dict(quick),
+                                                           'laptop': dict(laptop)},
                         min_resize=min_resize)
     train = parser.add_argument_group('training (default: the book\'s setting)')
     train.add_argument('--epochs', type=positive_int,
@@ -69,8 +71,13 @@ def chapter_parser(chapter, description, book, quick, min_resize=None):
     train.add_argument('--num-test', type=int_up_to(SPLIT_SIZES['test'], TEST_LIMIT),
                        help=f'test on a class-balanced subset of this many examples '
                             f'({NUM_CLASSES}..{SPLIT_SIZES["test"]})')
-    train.add_argument('--quick', action='store_true',
-                       help=f'quick preset: {_describe(quick)}; options given explicitly win')
+    preset = train.add_mutually_exclusive_group()
+    preset.add_argument('--quick', dest='preset', action='store_const', const='quick',
+                        help=f'a few minutes on a CPU: {_describe(quick)}; options given '
+                             f'explicitly win')
+    preset.add_argument('--laptop', dest='preset', action='store_const', const='laptop',
+                        help=f"the notebook's default on a CPU, at most about 10 minutes: "
+                             f"{_describe(laptop)}; options given explicitly win")
     run = parser.add_argument_group('run')
     run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N', or a list such as 'gpu:0,gpu:1' "
                                    "to split each batch across devices (default: "
@@ -104,16 +111,16 @@ def parse_chapter_args(parser, argv=None):
 
     An option not given takes, with --resume, the value of the run
     checkpointed in OUT/checkpoint (the line `options taken from ...` says
-    which; --quick then changes nothing); otherwise the quick preset's under
-    --quick, else the book's.
+    which; --quick and --laptop then change nothing); otherwise the preset's
+    under --quick or --laptop, else the book's.
     """
     args = parser.parse_args(argv)
-    keys = list(dict.fromkeys([*args.book_defaults, *args.quick_preset, *RUN_DEFAULTS]))
+    preset = args.presets.get(args.preset, {})
+    keys = list(dict.fromkeys([*args.book_defaults, *preset_keys(args), *RUN_DEFAULTS]))
     given = {key for key in keys if getattr(args, key, None) is not None}
     for key in keys:
         if key not in given:
-            quick = args.quick and key in args.quick_preset
-            setattr(args, key, args.quick_preset[key] if quick else
+            setattr(args, key, preset[key] if key in preset else
                     args.book_defaults.get(key, RUN_DEFAULTS.get(key)))
     if args.resume:
         settings = {key: getattr(args, key) for key in keys}
@@ -246,10 +253,15 @@ def run_options(args, workers):
     """The settings of a chapter's run that a resume must not change: the
     model's options, input size, subsets, seed and number of workers (not
     --epochs, --lr, --ctx or where the files go)."""
-    names = set(args.book_defaults) | set(args.quick_preset) | RUN_SETTINGS
+    names = set(args.book_defaults) | preset_keys(args) | RUN_SETTINGS
     options = {name: getattr(args, name) for name in sorted(names - RESUMABLE)}
     options['workers'] = workers
     return options
+
+
+def preset_keys(args):
+    """The option names any of the chapter's presets sets."""
+    return {key for preset in args.presets.values() for key in preset}
 
 
 RUN_SETTINGS = set(RUN_DEFAULTS)
@@ -315,11 +327,11 @@ def _writing(out, what, then):
                               f'folder, {then}') from None
 
 
-def chapter_main(chapter, doc, book, quick, min_resize, build, name):
+def chapter_main(chapter, doc, book, quick, min_resize, build, name, laptop=None):
     """The `main(argv=None)` of a chapter that adds no options of its own: print
     the network's shape table at the training input size, then train it."""
     def main(argv=None):
-        parser = chapter_parser(chapter, doc.split('\n\n')[0], book, quick, min_resize)
+        parser = chapter_parser(chapter, doc.split('\n\n')[0], book, quick, min_resize, laptop)
         args = parse_chapter_args(parser, argv)
         net = build()
         print_layer_shapes(net, (1, 1, args.resize, args.resize))

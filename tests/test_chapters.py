@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import d2lnets
+from d2lnets.recipes import get_recipe
 from d2lnets.viz.pictures import PICTURE_FILES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,6 +143,22 @@ def test_quick_preset_and_explicit_options():
         12000, 2000, 7, 0.05, 32)
     book = parse_chapter_args(parser, ['--ctx', 'cpu'])
     assert (book.num_train, book.num_test, book.epochs, book.resize) == (None, None, 5, 96)
+
+
+def test_laptop_preset_is_the_notebooks_default_and_excludes_quick(capsys):
+    """--laptop fills in the recipe's laptop preset, which the notebooks train
+    on a CPU; --quick and --laptop together are refused in one line."""
+    from chapters import resnet
+    from d2lnets.cli import chapter_parser, parse_chapter_args
+    parser = chapter_parser('resnet', 'test', resnet.BOOK, resnet.QUICK, laptop=resnet.LAPTOP)
+    laptop = parse_chapter_args(parser, ['--laptop', '--ctx', 'cpu'])
+    expected = get_recipe('resnet').settings('laptop')
+    assert {key: getattr(laptop, key) for key in expected} == expected
+    with pytest.raises(SystemExit) as stop:
+        parse_chapter_args(parser, ['--laptop', '--quick', '--ctx', 'cpu'])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'not allowed with argument' in err
 
 
 def test_ctrl_c_keeps_the_finished_epochs_and_resume_continues(tmp_path):
