@@ -14,12 +14,12 @@ from d2lnets.recipes import get_recipe
 __all__ = ['alexnet', 'alexnet_book', 'main']
 
 RECIPE = get_recipe('alexnet')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 main = chapter_main('alexnet', __doc__, BOOK, QUICK, MIN_RESIZE, alexnet_book, 'AlexNet',
-                    laptop=LAPTOP)
+                    notebook=NOTEBOOK)
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.alexnet')

@@ -17,13 +17,13 @@ from d2lnets.recipes import NORMS, get_recipe
 __all__ = ['batch_norm', 'BatchNorm', 'lenet_bn_scratch', 'lenet_bn', 'lenet_ln', 'main']
 
 RECIPE = get_recipe('batchnorm')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 def main(argv=None):
     parser = chapter_parser('batchnorm', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE,
-                            LAPTOP)
+                            NOTEBOOK)
     parser.add_argument_group('model').add_argument(
         '--norm', choices=sorted(NORMS),
         help="'scratch': the book's BatchNorm (default); 'concise': nn.BatchNorm; "

@@ -15,12 +15,12 @@ from d2lnets.recipes import get_recipe
 __all__ = ['conv_block', 'DenseBlock', 'transition_block', 'densenet', 'densenet_book', 'main']
 
 RECIPE = get_recipe('densenet')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 main = chapter_main('densenet', __doc__, BOOK, QUICK, MIN_RESIZE, densenet_book, 'DenseNet',
-                    laptop=LAPTOP)
+                    notebook=NOTEBOOK)
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.densenet')

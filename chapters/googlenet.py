@@ -23,14 +23,14 @@ from d2lnets.recipes import get_recipe
 __all__ = ['Inception', 'googlenet', 'googlenet_cifar10', 'main']
 
 RECIPE = get_recipe('googlenet')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 CIFAR10_TRAIN_SIZE = 50000
 
 
 def main(argv=None):
     parser = chapter_parser('googlenet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE,
-                            LAPTOP)
+                            NOTEBOOK)
     data = parser.add_argument_group('data')
     data.add_argument('--dataset', choices=('fashion-mnist', 'cifar10'), default='fashion-mnist',
                       help='what to train on (default: %(default)s, as the book)')

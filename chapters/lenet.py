@@ -15,13 +15,13 @@ from d2lnets.recipes import get_recipe
 __all__ = ['lenet', 'main']
 
 RECIPE = get_recipe('lenet')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 def main(argv=None):
     parser = chapter_parser('lenet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE,
-                            LAPTOP)
+                            NOTEBOOK)
     parser.add_argument_group('model').add_argument(
         '--edition', choices=sorted(EDITIONS),
         help="'first': no padding, max pooling (book's first MXNet edition, the default); "

@@ -13,12 +13,12 @@ from d2lnets.recipes import get_recipe
 __all__ = ['nin_block', 'nin', 'main']
 
 RECIPE = get_recipe('nin')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 main = chapter_main('nin', __doc__, BOOK, QUICK, MIN_RESIZE, nin, 'NiN',
-                    laptop=LAPTOP)
+                    notebook=NOTEBOOK)
 
 if __name__ == '__main__':
     run_chapter_main(main, 'python -m chapters.nin')

@@ -20,13 +20,13 @@ from d2lnets.viz.shapes import print_layer_shapes
 __all__ = ['Fire', 'squeezenet', 'main']
 
 RECIPE = get_recipe('squeezenet')  # NiN's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 def main(argv=None):
     parser = chapter_parser('squeezenet', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE,
-                            LAPTOP)
+                            NOTEBOOK)
     model = parser.add_argument_group('model')
     model.add_argument('--version', choices=sorted(SPECS),
                        help="'1.0': the paper's Table 1 (default); '1.1': 3x3 stem and "

@@ -16,13 +16,13 @@ from d2lnets.recipes import get_recipe
 __all__ = ['vgg_block', 'vgg', 'main']
 
 RECIPE = get_recipe('vgg')  # the book's setting and the presets, in d2lnets.recipes
-BOOK, QUICK, LAPTOP = RECIPE.book, RECIPE.quick, RECIPE.laptop
+BOOK, QUICK, NOTEBOOK = RECIPE.book, RECIPE.quick, RECIPE.notebook
 MIN_RESIZE = RECIPE.min_resize
 
 
 def main(argv=None):
     parser = chapter_parser('vgg', __doc__.split('\n\n')[0], BOOK, QUICK, MIN_RESIZE,
-                            LAPTOP)
+                            NOTEBOOK)
     model = parser.add_argument_group('model')
     model.add_argument('--ratio', type=positive_int,
                        help=f'divide every block\'s channels by this (book: {BOOK["ratio"]}); '

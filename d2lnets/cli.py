@@ -1,9 +1,9 @@
 """The command line every chapter shares.
 
-A chapter declares its book defaults and its quick and laptop presets; the
+A chapter declares its book defaults and its quick and notebook presets; the
 parser fills in whatever option the user did not give (from the preset under
---quick or --laptop, else the book), checks the context and the output directory, and answers bad input
-with one line and exit code 2. `run_chapter_main` turns the errors a run can
+--quick or --notebook, else the book), checks the context and the output
+directory, and answers bad input with one line and exit code 2. `run_chapter_main` turns the errors a run can
 meet (no data, a diverging loss, a checkpoint that does not fit, Ctrl-C) into
 one line each, leaving every finished epoch in the checkpoint. A run holds a
 lock on its output directory and never overwrites an earlier run there.
@@ -42,18 +42,19 @@ def _describe(settings):
     return ', '.join(f'{k.replace("_", "-")} {v}' for k, v in settings.items())
 
 
-def chapter_parser(chapter, description, book, quick, min_resize=None, laptop=None):
+def chapter_parser(chapter, description, book, quick, min_resize=None, notebook=None):
     """A parser for `python -m chapters.<chapter>`.
 
     `book` maps option names (dest form) to the book's defaults; `quick` and
-    `laptop` (default: `quick`) map some of them to those presets. Options the chapter adds itself with
-    `default=None` and a key in `book` are filled in the same way. A resize
+    `notebook` (default: `quick`) map some of them to those presets. Options
+    the chapter adds itself with `default=None` and a key in `book` are filled
+    in the same way. A resize
     below `min_resize` (the smallest input the network takes) is refused.
     """
     parser = OneLineParser(prog=f'python -m chapters.{chapter}', description=description)
-    laptop = quick if laptop is None else laptop
+    notebook = quick if notebook is None else notebook
     parser.set_defaults(book_defaults=dict(book), presets={'quick': dict(quick),
-                                                           'laptop': dict(laptop)},
+                                                           'notebook': dict(notebook)},
                         min_resize=min_resize)
     train = parser.add_argument_group('training (default: the book\'s setting)')
     train.add_argument('--epochs', type=positive_int,
@@ -75,9 +76,9 @@ def chapter_parser(chapter, description, book, quick, min_resize=None, laptop=No
     preset.add_argument('--quick', dest='preset', action='store_const', const='quick',
                         help=f'a few minutes on a CPU: {_describe(quick)}; options given '
                              f'explicitly win')
-    preset.add_argument('--laptop', dest='preset', action='store_const', const='laptop',
-                        help=f"the notebook's default on a CPU, at most about 10 minutes: "
-                             f"{_describe(laptop)}; options given explicitly win")
+    preset.add_argument('--notebook', dest='preset', action='store_const', const='notebook',
+                        help=f"what the chapter's notebook trains on a CPU, at most about "
+                             f"10 minutes: {_describe(notebook)}; options given explicitly win")
     run = parser.add_argument_group('run')
     run.add_argument('--ctx', help="'cpu', 'gpu' or 'gpu:N', or a list such as 'gpu:0,gpu:1' "
                                    "to split each batch across devices (default: "
@@ -111,8 +112,8 @@ def parse_chapter_args(parser, argv=None):
 
     An option not given takes, with --resume, the value of the run
     checkpointed in OUT/checkpoint (the line `options taken from ...` says
-    which; --quick and --laptop then change nothing); otherwise the preset's
-    under --quick or --laptop, else the book's.
+    which; --quick and --notebook then change nothing); otherwise the preset's
+    under --quick or --notebook, else the book's.
     """
     args = parser.parse_args(argv)
     preset = args.presets.get(args.preset, {})
@@ -327,11 +328,11 @@ def _writing(out, what, then):
                               f'folder, {then}') from None
 
 
-def chapter_main(chapter, doc, book, quick, min_resize, build, name, laptop=None):
+def chapter_main(chapter, doc, book, quick, min_resize, build, name, notebook=None):
     """The `main(argv=None)` of a chapter that adds no options of its own: print
     the network's shape table at the training input size, then train it."""
     def main(argv=None):
-        parser = chapter_parser(chapter, doc.split('\n\n')[0], book, quick, min_resize, laptop)
+        parser = chapter_parser(chapter, doc.split('\n\n')[0], book, quick, min_resize, notebook)
         args = parse_chapter_args(parser, argv)
         net = build()
         print_layer_shapes(net, (1, 1, args.resize, args.resize))

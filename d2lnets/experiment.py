@@ -20,7 +20,7 @@ from .recipes import Recipe, get_recipe
 
 def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, seed=None,
                    data_root=None, pictures=True, log=print, **overrides):
-    """Train `recipe`'s network at `preset` ('book', 'laptop', 'quick' or 'smoke').
+    """Train `recipe`'s network at `preset` ('book', 'notebook', 'quick' or 'smoke').
 
     Parameters
     ----------
@@ -59,7 +59,7 @@ def run_experiment(recipe, preset='book', *, out=None, ctx=None, resume=False, s
     args = SimpleNamespace(**settings, ctx=ctx, kvstore=None, horovod=False, resume=resume,
                            data_root=data_root, pictures=pictures, out=out,
                            book_defaults=dict(recipe.book),
-                           presets={'quick': dict(recipe.quick), 'laptop': dict(recipe.laptop)})
+                           presets={'quick': dict(recipe.quick), 'notebook': dict(recipe.notebook)})
     net = recipe.build_net(settings)
     side = settings['resize'] or 28
     history = train_chapter(net, args, title=f'{recipe.title}, {side}x{side}', log=log)

@@ -6,10 +6,10 @@ Every recipe has four presets:
 
 - `book`: the book's setting (learning rate, batch size, input size, epochs,
   and the model's options), as the chapter's section gives it;
-- `laptop`: the notebooks' default on a CPU (`python -m chapters.X
-  --laptop`): at most about 10 minutes on 2 quiet cores, a clearly learned
-  network (test accuracy 0.85 or more where the book reaches 0.88); where
-  `quick` already does that, it is `quick`;
+- `notebook`: what a chapter's notebook trains by default on a CPU (`python
+  -m chapters.X --notebook` trains the same): at most about 10 minutes on 2
+  quiet cores, a clearly learned network (test accuracy 0.85 or more where
+  the book reaches 0.88); where `quick` already does that, it is `quick`;
 - `quick`: at most about 5 minutes on 2 quiet CPU cores (`python -m
   chapters.X --quick`), enough to see the network learn: every chapter ends
   well above chance (docs/results.md, "Quick runs"); its accuracy is not
@@ -19,7 +19,7 @@ Every recipe has four presets:
 - `smoke`: seconds (the notebooks under `D2LNETS_QUICK=1`, the tests): only
   shows that everything runs.
 
-`laptop`, `quick` and `smoke` list only what they change from `book`.
+`notebook`, `quick` and `smoke` list only what they change from `book`.
 
     >>> recipe = get_recipe('vgg')
     >>> recipe.settings('quick')['resize']
@@ -41,7 +41,7 @@ from .models.resnet import resnet18_book
 from .models.squeezenet import squeezenet
 from .models.vgg import vgg11_fashion
 
-PRESETS = ('book', 'laptop', 'quick', 'smoke')
+PRESETS = ('book', 'notebook', 'quick', 'smoke')
 TRAINING_SETTINGS = ('lr', 'batch_size', 'resize', 'epochs', 'num_train', 'num_test')
 
 
@@ -64,8 +64,8 @@ class Recipe:
     build : callable
         Builds the network from the model options (the keys of `book` that are
         not training settings).
-    book, quick, smoke, laptop : mapping
-        The presets (module docstring); the others override `book`; `laptop`
+    book, quick, smoke, notebook : mapping
+        The presets (module docstring); the others override `book`; `notebook`
         defaults to `quick`.
     min_resize : int
         The smallest input side the network takes.
@@ -82,11 +82,11 @@ class Recipe:
     smoke: Mapping
     min_resize: int
     book_test_acc: float | None
-    laptop: Mapping | None = None
+    notebook: Mapping | None = None
 
     def __post_init__(self):
-        if self.laptop is None:
-            object.__setattr__(self, 'laptop', self.quick)
+        if self.notebook is None:
+            object.__setattr__(self, 'notebook', self.quick)
         for name in PRESETS:
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 

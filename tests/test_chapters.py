@@ -145,17 +145,17 @@ def test_quick_preset_and_explicit_options():
     assert (book.num_train, book.num_test, book.epochs, book.resize) == (None, None, 5, 96)
 
 
-def test_laptop_preset_is_the_notebooks_default_and_excludes_quick(capsys):
-    """--laptop fills in the recipe's laptop preset, which the notebooks train
-    on a CPU; --quick and --laptop together are refused in one line."""
+def test_notebook_preset_is_the_notebooks_default_and_excludes_quick(capsys):
+    """--notebook fills in the recipe's notebook preset, which the notebooks train
+    on a CPU; --quick and --notebook together are refused in one line."""
     from chapters import resnet
     from d2lnets.cli import chapter_parser, parse_chapter_args
-    parser = chapter_parser('resnet', 'test', resnet.BOOK, resnet.QUICK, laptop=resnet.LAPTOP)
-    laptop = parse_chapter_args(parser, ['--laptop', '--ctx', 'cpu'])
-    expected = get_recipe('resnet').settings('laptop')
-    assert {key: getattr(laptop, key) for key in expected} == expected
+    parser = chapter_parser('resnet', 'test', resnet.BOOK, resnet.QUICK, notebook=resnet.NOTEBOOK)
+    notebook = parse_chapter_args(parser, ['--notebook', '--ctx', 'cpu'])
+    expected = get_recipe('resnet').settings('notebook')
+    assert {key: getattr(notebook, key) for key in expected} == expected
     with pytest.raises(SystemExit) as stop:
-        parse_chapter_args(parser, ['--laptop', '--quick', '--ctx', 'cpu'])
+        parse_chapter_args(parser, ['--notebook', '--quick', '--ctx', 'cpu'])
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'not allowed with argument' in err

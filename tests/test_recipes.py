@@ -31,7 +31,7 @@ def test_the_chapter_reads_its_recipe(chapter):
     module = importlib.import_module(f'chapters.{chapter}')
     recipe = get_recipe(chapter)
     assert module.BOOK is recipe.book and module.QUICK is recipe.quick
-    assert module.LAPTOP is recipe.laptop
+    assert module.NOTEBOOK is recipe.notebook
     assert module.MIN_RESIZE == recipe.min_resize
 
 
@@ -69,7 +69,7 @@ def test_the_model_options_reach_the_builder():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(UnknownRecipeError, match='valid: lenet, alexnet'):
         get_recipe('lenet5')
-    with pytest.raises(UnknownRecipeError, match='valid: book, laptop, quick, smoke'):
+    with pytest.raises(UnknownRecipeError, match='valid: book, notebook, quick, smoke'):
         get_recipe('vgg').settings('fast')
     with pytest.raises(TypeError, match='no setting ratios'):
         get_recipe('vgg').settings(ratios=2)
