@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 
-from bench.timing import spread
+from bench.timing import cpu_model, spread, usable_cores
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_VARIABLES = ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')
@@ -216,15 +216,7 @@ def summarise(rates):
 
 
 def machine():
-    model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f
-                         if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return dict(cpu=model, usable_cores=len(os.sched_getaffinity(0)),
-                python=platform.python_version())
+    return dict(cpu=cpu_model(), usable_cores=usable_cores(), python=platform.python_version())
 
 
 def format_table(table):

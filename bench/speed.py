@@ -64,7 +64,8 @@ from mxnet import autograd, gluon, init, nd  # noqa: E402
 from mxnet.gluon import loss as gloss  # noqa: E402
 
 from bench.networks import LEARNING_RATE, NETWORKS  # noqa: E402
-from bench.timing import TimedBatches, interleaved, paired_ratio, spread, time_steps  # noqa: E402,E501
+from bench.timing import (TimedBatches, cpu_model, interleaved, paired_ratio, spread,  # noqa: E402
+                          time_steps, usable_cores)
 from d2lnets._threads import thread_settings  # noqa: E402
 from d2lnets.data.batches import ImageBatches  # noqa: E402
 from d2lnets.data.fashion_mnist import FILES, load_arrays, search_dirs  # noqa: E402
@@ -428,14 +429,7 @@ def _peak_resident_mib():
 
 
 def machine():
-    cpu = platform.processor()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f
-                       if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    info = dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), python=platform.python_version(),
+    info = dict(cpu=cpu_model(), cores=usable_cores(), python=platform.python_version(),
                 mxnet=mx.__version__, **thread_settings(os.environ),
                 **{f'user_{k}': v for k, v in thread_settings(USER_ENV).items()},
                 load_average=os.getloadavg())

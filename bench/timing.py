@@ -6,8 +6,25 @@ repeat (the two ran back to back, under the same load) and summarised the
 same way.
 """
 import math
+import os
+import platform
 import statistics
 import time
+
+
+def cpu_model():
+    """The CPU's model name as /proc/cpuinfo gives it (else what `platform` knows)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f
+                        if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def usable_cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 def time_steps(run, batch_size, min_seconds, min_steps):
