@@ -79,11 +79,14 @@ def test_cpu_time_of_a_record_written_before_it_was_measured_is_unknown(tmp_path
 
 
 def start_reproduce(out, *args):
-    """reproduce in a process group of its own, as a shell runs it; its output
-    read line by line."""
+    """reproduce in a process group of its own, as a shell runs it, with Ctrl-C
+    handled as in a terminal even when pytest itself was started with SIGINT
+    ignored (a background job of a script: `nohup pytest &`); its output read
+    line by line."""
     return subprocess.Popen([sys.executable, '-m', 'd2lnets.reproduce', '--out', str(out), *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def stopped_after_first_epoch(tmp_path, send):
