@@ -142,7 +142,7 @@ def _drop_cells(nb, keep):
 def _cut_prose(nb):
     """Keep only the markdown lines the other checks look for."""
     wanted = re.compile(r'\$\$|first MXNet edition|section \d|Exercises|^ {0,3}\d+\.\s|2-core|GPU|'
-                        r'quick|accuracy|resum')
+                        r'quick|QUICK|accuracy|resum')
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
             cell.source = '\n'.join(line for line in cell.source.splitlines() if wanted.search(line))
