@@ -774,7 +774,8 @@ CLAIMS = [
 ]
 
 # Each chapter notebook trains the recipe's `notebook` preset on a CPU, and says what it changes.
-CLAIMS += [claim for name in ('1-lenet', '2-alexnet', '3-vgg', '4-nin', '5-googlenet')
+CLAIMS += [claim for name in ('1-lenet', '2-alexnet', '3-vgg', '4-nin', '5-googlenet',
+                               '6-batch-norm', '7-resnet', '8-densenet', '9-squeezenet')
            for claim in default_claims(name, name.split('-', 1)[1].replace('-', ''))]
 
 
