@@ -137,6 +137,39 @@ def check_default_setting(nb):
                 "book's setting (`PRESET = 'book'`)")
 
 
+# A code cell whose output can differ between a smoke run (D2LNETS_QUICK=1) and a real
+# default run carries the cell tag "varies"; every other code cell prints the same in both,
+# so that stored outputs of a real run can be compared with a smoke run's. What varies: the
+# device (try_gpu), the preset and its settings, the data (the iterators, their subsets and
+# sizes), training and its history, timings, the network after training (any cell after
+# the training cell that uses `net`), and the pictures of a network's weights (plot_filters:
+# random before training, trained after).
+VARIES = 'varies'
+VARYING = re.compile(r'\b(?:try_gpu|PRESET|settings|load_data_fashion_mnist|train_iter|test_iter|'
+                     r'train_ch5|history|time|perf_counter|plot_filters)\b')
+
+
+def varying_cells(nb):
+    """(index, why) of each code cell that by the rule above must carry the tag."""
+    found, trained = [], False
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != 'code':
+            continue
+        why = VARYING.search(cell.source) or (trained and re.search(r'\bnet\b', cell.source))
+        if why:
+            found.append((i, why.group(0)))
+        trained = trained or 'train_ch5(' in cell.source
+    return found
+
+
+def check_varies_tags(nb):
+    untagged = [f'{i} ({why})' for i, why in varying_cells(nb)
+                if VARIES not in nb.cells[i].metadata.get('tags', [])]
+    if untagged:
+        return (f'code cells {", ".join(untagged)} can print differently in a smoke run and a '
+                f'default run but lack the cell tag "{VARIES}"')
+
+
 def check_pictures(nb):
     code = '\n'.join(sources(nb, 'code'))
     missing = [f for f in PICTURE_CALLS if not re.search(rf'(?<![\w.]){f}\(', code)]
@@ -146,12 +179,12 @@ def check_pictures(nb):
 
 CHECKS = (check_prose, check_latex, check_cites_the_book, check_exercises,
           check_shows_library_source, check_shape_table, check_training, check_time_statement,
-          check_default_setting, check_pictures)
+          check_default_setting, check_varies_tags, check_pictures)
 
 
 # Checks of a notebook that trains a chapter's recipe (fine-tuning has none: notebook 10 is
 # not among them).
-RECIPE_CHECKS = (check_default_setting,)
+RECIPE_CHECKS = (check_default_setting, check_varies_tags)
 RECIPE_NOTEBOOKS = [p for p in CHAPTER_NOTEBOOKS if not os.path.basename(p).startswith('10-')]
 
 
@@ -181,6 +214,12 @@ def _cut_prose(nb):
             cell.source = '\n'.join(line for line in cell.source.splitlines() if wanted.search(line))
 
 
+def _untag_training(nb):
+    for cell in nb.cells:
+        if 'train_ch5(' in cell.source:
+            cell.metadata.pop('tags', None)
+
+
 def _seventh_exercise(nb):
     for cell in nb.cells:
         if cell.cell_type == 'markdown' and HEADING.search(cell.source):
@@ -197,6 +236,7 @@ BREAKAGES = {
     check_training: lambda nb: _replace(nb, 'resume=checkpoint.exists()', 'resume=False'),
     check_time_statement: lambda nb: _replace(nb, '2-core', 'two-core'),
     check_default_setting: lambda nb: _replace(nb, PRESET_LINE, "PRESET = 'book'"),
+    check_varies_tags: _untag_training,
     check_pictures: lambda nb: _drop_cells(nb, lambda c: 'confusion_matrix(net' not in c.source),
 }
 
