@@ -2,7 +2,8 @@
 at least 600 words of prose, formulas in LaTeX, the library's block shown from its source,
 the per-layer shape table, checkpointed training with live curves, a plain statement of how
 long the book's setting takes on 2 cores and on a GPU, the pictures, and 4-6 exercises with
-code cells to start from.
+code cells to start from. It trains, by default, the book's setting on a GPU and the recipe's
+`notebook` preset on a CPU, chosen in one visible place (issue 28, item 2).
 
 Each check is a function of the notebook that returns what is missing (or None); the last
 test breaks a good notebook in each check's way and sees that check, and only it, fail.
@@ -112,6 +113,63 @@ def check_time_statement(nb):
         return "no markdown cell on what the quick setting's accuracy means"
 
 
+PRESET_LINE = "PRESET = 'book' if ctx.device_type == 'gpu' else 'notebook'"
+RUN_FOLDER = re.compile(r"os\.path\.join\('runs', f'notebook-[\w-]+-\{PRESET\}'\)")
+
+
+def check_default_setting(nb):
+    code = sources(nb, 'code')
+    choosing = [s for s in code if re.search(r'\bPRESET = ', s)]
+    if len(choosing) != 1 or not all(part in choosing[0] for part in (
+            PRESET_LINE, "if QUICK:", "PRESET = 'smoke'", 'settings = recipe.settings(PRESET)')):
+        return ("the training setting is not chosen in one cell (PRESET: 'book' on a GPU, "
+                "'notebook' on a CPU, 'smoke' under QUICK; settings = recipe.settings(PRESET))")
+    text = '\n'.join(code)
+    if len(re.findall(r'^settings = ', text, re.MULTILINE)) != 1:
+        return 'settings are made in more than one place'
+    if 'net = recipe.build_net(settings)' not in text:
+        return 'the trained network is not the one the settings ask for (recipe.build_net)'
+    if not RUN_FOLDER.search(text):
+        return "the run's folder does not name the preset (runs/notebook-<chapter>-{PRESET})"
+    markdown = '\n'.join(sources(nb, 'markdown'))
+    if '`notebook`' not in markdown or "`PRESET = 'book'`" not in markdown:
+        return ("no markdown on the `notebook` preset trained on a CPU and the switch to the "
+                "book's setting (`PRESET = 'book'`)")
+
+
+# A code cell whose output can differ between a smoke run (D2LNETS_QUICK=1) and a real
+# default run carries the cell tag "varies"; every other code cell prints the same in both,
+# so that stored outputs of a real run can be compared with a smoke run's. What varies: the
+# device (try_gpu), the preset and its settings, the data (the iterators, their subsets and
+# sizes), training and its history, timings, the network after training (any cell after
+# the training cell that uses `net`), and the pictures of a network's weights (plot_filters:
+# random before training, trained after).
+VARIES = 'varies'
+VARYING = re.compile(r'\b(?:try_gpu|PRESET|settings|load_data_fashion_mnist|train_iter|test_iter|'
+                     r'train_ch5|history|time|perf_counter|plot_filters)\b')
+
+
+def varying_cells(nb):
+    """(index, why) of each code cell that by the rule above must carry the tag."""
+    found, trained = [], False
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != 'code':
+            continue
+        why = VARYING.search(cell.source) or (trained and re.search(r'\bnet\b', cell.source))
+        if why:
+            found.append((i, why.group(0)))
+        trained = trained or 'train_ch5(' in cell.source
+    return found
+
+
+def check_varies_tags(nb):
+    untagged = [f'{i} ({why})' for i, why in varying_cells(nb)
+                if VARIES not in nb.cells[i].metadata.get('tags', [])]
+    if untagged:
+        return (f'code cells {", ".join(untagged)} can print differently in a smoke run and a '
+                f'default run but lack the cell tag "{VARIES}"')
+
+
 def check_pictures(nb):
     code = '\n'.join(sources(nb, 'code'))
     missing = [f for f in PICTURE_CALLS if not re.search(rf'(?<![\w.]){f}\(', code)]
@@ -121,12 +179,20 @@ def check_pictures(nb):
 
 CHECKS = (check_prose, check_latex, check_cites_the_book, check_exercises,
           check_shows_library_source, check_shape_table, check_training, check_time_statement,
-          check_pictures)
+          check_default_setting, check_varies_tags, check_pictures)
+
+
+# Checks of a notebook that trains a chapter's recipe (fine-tuning has none: notebook 10 is
+# not among them).
+RECIPE_CHECKS = (check_default_setting, check_varies_tags)
+RECIPE_NOTEBOOKS = [p for p in CHAPTER_NOTEBOOKS if not os.path.basename(p).startswith('10-')]
 
 
 @pytest.mark.parametrize('check', CHECKS, ids=lambda c: c.__name__[len('check_'):])
 @pytest.mark.parametrize('path', CHAPTER_NOTEBOOKS, ids=os.path.basename)
 def test_chapter_notebook_is_a_lesson(path, check):
+    if check in RECIPE_CHECKS and path not in RECIPE_NOTEBOOKS:
+        pytest.skip('no recipe: fine-tuning trains its own setting')
     assert check(read(path)) is None, os.path.basename(path)
 
 
@@ -142,10 +208,16 @@ def _drop_cells(nb, keep):
 def _cut_prose(nb):
     """Keep only the markdown lines the other checks look for."""
     wanted = re.compile(r'\$\$|first MXNet edition|section \d|Exercises|^ {0,3}\d+\.\s|2-core|GPU|'
-                        r'quick|accuracy|resum')
+                        r'quick|QUICK|accuracy|resum|`notebook`|PRESET')
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
             cell.source = '\n'.join(line for line in cell.source.splitlines() if wanted.search(line))
+
+
+def _untag_training(nb):
+    for cell in nb.cells:
+        if 'train_ch5(' in cell.source:
+            cell.metadata.pop('tags', None)
 
 
 def _seventh_exercise(nb):
@@ -163,6 +235,8 @@ BREAKAGES = {
     check_shape_table: lambda nb: _replace(nb, 'print_layer_shapes(', 'layer_table('),
     check_training: lambda nb: _replace(nb, 'resume=checkpoint.exists()', 'resume=False'),
     check_time_statement: lambda nb: _replace(nb, '2-core', 'two-core'),
+    check_default_setting: lambda nb: _replace(nb, PRESET_LINE, "PRESET = 'book'"),
+    check_varies_tags: _untag_training,
     check_pictures: lambda nb: _drop_cells(nb, lambda c: 'confusion_matrix(net' not in c.source),
 }
 
@@ -179,9 +253,7 @@ SMOKE_SENTENCE = re.compile(r'(\d[\d,]*)\s+images(?:\s+at\s+(\d+)x\d+)?(?:[^.]*?
                             r'(\d[\d,]*))?', re.DOTALL)
 
 
-@pytest.mark.parametrize('path', [p for p in CHAPTER_NOTEBOOKS
-                                  if not os.path.basename(p).startswith('10-')],
-                         ids=os.path.basename)
+@pytest.mark.parametrize('path', RECIPE_NOTEBOOKS, ids=os.path.basename)
 def test_what_a_notebook_says_of_its_quick_run_is_its_recipes_smoke_preset(path):
     """"With D2LNETS_QUICK=1 it trains on N images at RxR and tests on M": the
     numbers are the ones the notebook runs (d2lnets.recipes' smoke preset)."""

@@ -228,16 +228,11 @@ def vgg16_vs_alexnet():
     return f'{vgg16 / 1e9:.1f}', round(vgg16 / alexnet), f'{alexnet / 1e9:.2f}'
 
 
-def vgg_smoke_last_side():
-    side = get_recipe('vgg').settings('smoke')['resize']
-    smoke = sides(table(vgg, (1, 1, side, side), narrow(CONV_ARCHS['A'], 16)))
-    return sides(vgg11_rows())[-1], sides(vgg11_rows())[-1], smoke[-1], smoke[-1]
-
-
-def vgg_quick_setting():
-    quick = get_recipe('vgg').settings('quick')
-    require(quick['num_train'] is None, 'VGG\'s quick setting no longer trains on every image')
-    return tuple(quick[k] for k in ('ratio', 'fc_units', 'resize', 'resize', 'epochs')) + (EPOCH,)
+def vgg_last_sides():
+    """The last block's side at 224 and at the smallest input VGG takes (32)."""
+    side = get_recipe('vgg').min_resize
+    small = sides(table(vgg, (1, 1, side, side), narrow(CONV_ARCHS['A'], 16)))
+    return sides(vgg11_rows())[-1], sides(vgg11_rows())[-1], small[-1], small[-1], side, side
 
 
 def vgg_block_conv_params():
@@ -353,6 +348,51 @@ def book_setting(chapter, resize=False):
     book = get_recipe(chapter).book
     side = (book['resize'],) * 2 if resize else ()
     return (f'{book["lr"]}', book['batch_size']) + side + (book['epochs'],)
+
+
+# What a preset changes from the book's setting, in words: (when its value is lower, when higher).
+# None stands for every image (num_train, num_test) or the images' own 28x28 (resize).
+CHANGES = {'ratio': ('wider blocks', 'narrower blocks'),
+           'fc_units': ('smaller dense layers', 'larger dense layers'),
+           'lr': ('a lower learning rate', 'a higher learning rate'),
+           'batch_size': ('smaller batches', 'larger batches'),
+           'resize': ('a smaller input', 'a larger input'),
+           'num_train': ('fewer training images', None),
+           'num_test': ('fewer test images', None),
+           'epochs': ('fewer epochs', 'more epochs')}
+CHOICES = {'version': 'SqueezeNet {}', 'bypass': '{} bypasses', 'norm': '{} normalisation'}
+UNSET = {'resize': 28, 'num_train': EPOCH, 'num_test': 10_000}
+
+
+def preset_changes(chapter, preset='notebook'):
+    """What `preset` changes from the book's setting, in words and without its numbers (which
+    are tuned): 'a smaller input and fewer epochs'. The notebooks say it of their default on
+    a CPU, so a preset that changes differently fails here until the text says so."""
+    recipe = get_recipe(chapter)
+    book, other = recipe.settings('book'), recipe.settings(preset)
+    words = []
+    for name in [n for n in book if n in CHOICES] + list(CHANGES):
+        was, now = book.get(name), other.get(name)
+        if was == now:
+            continue
+        if name in CHOICES:
+            words.append(CHOICES[name].format(now))
+        else:
+            was, now = (UNSET.get(name) if v is None else v for v in (was, now))
+            word = CHANGES[name][now > was]
+            require(word is not None, f'{chapter}: no words for a {preset} preset with more {name}')
+            words.append(word)
+    unknown = {n for n in book if book[n] != other[n]} - set(CHANGES) - set(CHOICES)
+    require(not unknown, f'{chapter}: give words to the change of {", ".join(sorted(unknown))}')
+    require(words, f'{chapter}: the {preset} preset is the book\'s setting')
+    return words[0] if len(words) == 1 else ', '.join(words[:-1]) + ' and ' + words[-1]
+
+
+def default_claims(name, chapter):
+    """What every chapter notebook says of the setting its training cell trains on a CPU."""
+    return [Claim(name, "Against the book's setting, the `notebook` preset trains with {}.",
+                  lambda: preset_changes(chapter)),
+            Claim(name, '(`python -m chapters.{} --notebook` trains the same', lambda: chapter)]
 
 
 # ---------------------------------------------------------------------------- ResNet
@@ -558,8 +598,8 @@ CLAIMS = [
           lambda: alexnet_rows()[0].output_shape[-1]),
     Claim('2-alexnet', 'learning rate {}, batch {}, images resized to {}x{}, {} epochs',
           lambda: book_setting('alexnet', resize=True)),
-    Claim('2-alexnet', '({0}x{0} after the first convolution, down to {1}x{1} after the last '
-          'pooling)',
+    Claim('2-alexnet', "(at the book's 224x224, {0}x{0} after the first convolution, down to "
+          '{1}x{1} after the last pooling; smaller at a smaller input)',
           lambda: (alexnet_rows()[0].output_shape[-1], alexnet_pool_sides()[-1])),
     Claim('2-alexnet', 'trains on 500 images at {0}x{0} for one epoch',
           lambda: get_recipe('alexnet').settings('smoke')['resize']),
@@ -580,7 +620,7 @@ CLAIMS = [
     Claim('3-vgg', 'convolutions have about a {} of the weights and multiply-adds', vgg_narrowing),
     Claim('3-vgg', 'about {} billion multiply-adds per 224x224 image, {} times the {} billion',
           vgg16_vs_alexnet),
-    Claim('3-vgg', 'last rows ({}x{} at 224, {}x{} in the quick setting)', vgg_smoke_last_side),
+    Claim('3-vgg', "last rows ({}x{} at the book's 224x224, {}x{} at {}x{})", vgg_last_sides),
     Claim('3-vgg', r'parameter column: $9 \cdot 64 \cdot 128 + 128$', vgg_block_conv_params),
     Claim('3-vgg', "Does any block's output pixel see the whole 224x224 image?",
           no_vgg_block_sees_the_image),
@@ -588,8 +628,6 @@ CLAIMS = [
     Claim('3-vgg', 'so its CPU line, about {} minutes, is an epoch', vgg_epoch_minutes),
     Claim('3-vgg', '`python -m bench.speed`, {} images/s',
           lambda: measured_rate('3-vgg', 47.7, vgg, (1, 1, 224, 224), narrow(CONV_ARCHS['A'], 4))),
-    Claim('3-vgg', '(channels/{}, {}-unit dense layers, {}x{}, {} epochs, all {:,} images)',
-          vgg_quick_setting),
     Claim('3-vgg', "learning rate {}, batch {}, images resized to {}x{}, {} epochs, every block's "
           'channels divided by {}', lambda: book_setting('vgg', resize=True) + (
               get_recipe('vgg').book['ratio'],)),
@@ -613,10 +651,10 @@ CLAIMS = [
     Claim('4-nin', "NiN needs about {} billion multiply-adds per image, four {} of AlexNet's {} "
           'billion',
           nin_vs_alexnet_macs),
-    Claim('4-nin', "({}x{} at the book's 224x224, only {}x{} at the quick setting's",
+    Claim('4-nin', "({}x{} at the book's 224x224, only {}x{} at the smoke run's",
           lambda: (nin_last_block_side(),) * 2 + (
               nin_last_block_side(get_recipe('nin').settings('smoke')['resize']),) * 2),
-    Claim('4-nin', "quick setting's {0}x{0}",
+    Claim('4-nin', "smoke run's {0}x{0}",
           lambda: get_recipe('nin').settings('smoke')['resize']),
     Claim('4-nin', "pooled output of the third block (384 channels of {0}x{0} at 224x224)",
           lambda: nin_rows()[5].output_shape[-1]),
@@ -734,6 +772,11 @@ CLAIMS = [
     Claim('10-finetune', "What share of VGG-16's {} million is that?",
           lambda: round(params(get_model, (1, 3, 224, 224), 'vgg16') / 1e6)),
 ]
+
+# Each chapter notebook trains the recipe's `notebook` preset on a CPU, and says what it changes.
+CLAIMS += [claim for name in ('1-lenet', '2-alexnet', '3-vgg', '4-nin', '5-googlenet',
+                               '6-batch-norm', '7-resnet', '8-densenet', '9-squeezenet')
+           for claim in default_claims(name, name.split('-', 1)[1].replace('-', ''))]
 
 
 def _claim_id(claim):

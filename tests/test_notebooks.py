@@ -60,4 +60,6 @@ def test_executes_in_the_quick_setting(path, monkeypatch):
     outputs = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs]
     text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
     assert 'output shape:' in text and 'epoch 1, loss ' in text
+    if not os.path.basename(path).startswith('10-'):  # the settings cell: PRESET is 'smoke'
+        assert ' - smoke - ' in text
     assert any('image/png' in o.get('data', {}) for o in outputs)  # the live curves
