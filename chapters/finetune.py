@@ -46,7 +46,8 @@ from d2lnets.data import augment
 from d2lnets.models import UnknownModelError
 from d2lnets.training.checkpoint import Checkpoint, keep_earlier
 from d2lnets.training.outlock import OutputLock
-from d2lnets.transfer import TransferSettings, TransferSettingsError, run_transfer_experiment
+from d2lnets.transfer import (DEFAULT_OUT, TransferSettings, TransferSettingsError,
+                              run_transfer_experiment)
 
 import mxnet as mx
 from mxnet import gluon
@@ -60,8 +61,7 @@ PHOTO_DEFAULTS = dict(model='vgg16', optimizer='adam', lr=2e-4, epochs=5, batch_
                       augment='crop-flip', workers=2, out=os.path.join('runs', 'finetune'))
 FASHION_DEFAULTS = dict(optimizer=FASHION.optimizer, lr=FASHION.lr, epochs=FASHION.epochs,
                         batch_size=FASHION.batch_size, shots=FASHION.shots,
-                        pretrain_epochs=FASHION.pretrain_epochs,
-                        out=os.path.join('runs', 'finetune-fashion'))
+                        pretrain_epochs=FASHION.pretrain_epochs, out=DEFAULT_OUT)
 PHOTO_ONLY = ('model', 'pretrained', 'augment', 'workers', 'resume')
 FASHION_ONLY = ('shots', 'pretrain_epochs')
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 import mxnet as mx
-from mxnet import gluon
+from mxnet import gluon, nd
 
 from ._files import replacing, save_figure
 from .data.class_split import (SOURCE_CLASSES, TARGET_CLASSES, check_classes, class_names,
@@ -39,6 +39,7 @@ from .training.outlock import OutputLock
 from .viz.curves import plot_side_by_side
 
 _VGG_QUICK = get_recipe('vgg').settings('quick')  # the VGG chapter's quick run
+DEFAULT_OUT = os.path.join('runs', 'finetune-fashion')
 PRETRAINED = 'pretrained.params'
 PRETRAINING = 'pretraining'  # the pretraining's checkpoint, in OUT
 
@@ -217,24 +218,31 @@ def _saved_pretraining(checkpoint, settings, log):
     return history
 
 
-def train_target(settings, train_iter, test_iter, pretrained, ctx, log=print, on_epoch=None):
-    """Train on the target task: with `pretrained` (a parameter file of
-    `pretrain`), every layer but the output is copied from it and fine-tuned;
-    without it, the network is trained from scratch. Either way the new output
-    layer comes from `settings.seed`, so both networks get the same one.
-    Returns (net, History); `on_epoch` as in `train_ch5`."""
+def target_network(settings, pretrained, ctx):
+    """The network for the target task: with `pretrained` (the parameter file
+    `pretrain` writes), every layer but the output copied from it; without,
+    Xavier-initialised from `settings.seed`. Either way a new output layer of
+    one output per target class, drawn from `settings.seed`, so the
+    fine-tuned and the scratch network get the same one."""
     mx.random.seed(settings.seed)
     net = pretrained_network(settings.model, pretrained, len(settings.target_classes), ctx,
                              settings.input_shape, **settings.model_options)
+    net(nd.zeros((1,) + settings.input_shape, ctx=as_context_list(ctx)[0]))  # draws the new layer
+    return net
+
+
+def train_target(settings, train_iter, test_iter, pretrained, ctx, log=print, on_epoch=None):
+    """Train `target_network(settings, pretrained, ctx)` on the target task:
+    fine-tuning with `pretrained`, from scratch without. Returns (net,
+    History); `on_epoch` as in `train_ch5`."""
+    net = target_network(settings, pretrained, ctx)
     history, _ = finetune(net, train_iter, test_iter, settings.batch_size, ctx, settings.epochs,
                           optimizer=settings.optimizer, lr=settings.lr, log=log,
                           on_epoch=on_epoch, seed=settings.seed)
     return net, history
 
 
-def run_transfer_experiment(settings=TransferSettings(), out=os.path.join('runs',
-                                                                          'finetune-fashion'),
-                            ctx=None, log=print):
+def run_transfer_experiment(settings=TransferSettings(), out=DEFAULT_OUT, ctx=None, log=print):
     """Pretrain (or reuse the pretrained network in `out`), fine-tune, train
     from scratch, and write both histories and their curves side by side to
     OUT/k{shots}-seed{seed}/. Holds a lock on `out` meanwhile.
