@@ -106,11 +106,13 @@ def parse_args(argv=None):
                              f'{FASHION.batch_size}')
     parser.add_argument('--ctx', help="'cpu' or 'gpu:N' (default: d2l.try_gpu())")
     parser.add_argument('--out',
-                        help=f'directory for best.params and checkpoint/; an earlier run '
-                             f'there is kept in OUT/earlier/N/ (default: '
-                             f'{PHOTO_DEFAULTS["out"]}, with --fashion-mnist '
-                             f'{FASHION_DEFAULTS["out"]})')
-    parser.add_argument('--seed', type=random_seed, default=0)
+                        help=f'directory for best.params and checkpoint/, an earlier run '
+                             f'there kept in OUT/earlier/N/ (default: {PHOTO_DEFAULTS["out"]}); '
+                             f'with --fashion-mnist for pretrained.params, pretraining/ and '
+                             f'kK-seedS/ (default: {FASHION_DEFAULTS["out"]})')
+    parser.add_argument('--seed', type=random_seed, default=0,
+                        help='default: 0; with --fashion-mnist it draws the k-shot sample, the '
+                             'new output layer and the shuffles (the pretraining keeps its own)')
     args = parser.parse_args(argv)
     _check_mode(parser, args)
     defaults = FASHION_DEFAULTS if args.fashion_mnist else PHOTO_DEFAULTS

@@ -118,6 +118,8 @@ class TransferResult:
 
     Attributes
     ----------
+    settings : TransferSettings
+        What was trained, and how.
     pretraining, finetuned, scratch : History
         Per epoch: loss, train and test accuracy (the pretraining's on the
         source classes, the others' on every test image of the target classes).
