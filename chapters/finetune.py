@@ -163,6 +163,11 @@ def run_fashion_mnist(parser, args):
         result = run_transfer_experiment(settings, args.out, ctx)
     except TransferSettingsError as err:
         parser.error(str(err))
+    except KeyboardInterrupt:  # not --resume's advice, which run_chapter_main gives
+        print(f'{parser.prog}: interrupted; run the same command again: the pretraining goes '
+              f'on after its last finished epoch, and a finished one is used as it is',
+              file=sys.stderr)
+        sys.exit(130)
     print(result.summary())
 
 

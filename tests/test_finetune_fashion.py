@@ -147,6 +147,28 @@ def test_the_pretraining_is_kept_and_used_again_unless_its_settings_change(tmp_p
         assert f.read() == pretrained
 
 
+def test_an_unfinished_pretraining_goes_on_after_its_last_epoch(tmp_path):
+    run_transfer_experiment(SMOKE_SETTINGS, str(tmp_path), CTX, log=quiet)
+    lines = []
+    longer = run_transfer_experiment(dataclasses.replace(SMOKE_SETTINGS, pretrain_epochs=2),
+                                     str(tmp_path), CTX, log=lines.append)
+    assert any(line.startswith('resuming after epoch 1 from') for line in lines)
+    assert [e['epoch'] for e in longer.pretraining.epochs] == [1, 2]
+    assert not os.path.exists(tmp_path / 'earlier')
+
+
+def test_ctrl_c_says_to_run_the_same_command_again(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune_chapter, 'run_transfer_experiment', interrupted)
+    with pytest.raises(SystemExit) as info:
+        finetune_chapter.main(['--fashion-mnist', '--ctx', 'cpu', '--out', str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 130 and len(err.strip().splitlines()) == 1
+    assert 'run the same command again' in err and '--resume' not in err
+
+
 # A real run in seconds: BN-LeNet (which learns in a few hundred steps; the
 # default VGG-11 would take minutes) pretrained for 2 epochs on 10,000 source
 # images, then 8 epochs on 5 images per target class, tested on 1,000 target
