@@ -96,6 +96,20 @@ def test_tasks_that_overlap_or_are_not_fashion_mnist_are_refused(source, target,
         check_classes(source, target)
 
 
+@pytest.mark.parametrize('change, message', [
+    (dict(target_classes=(4, 5, 6, 7, 8)), 'classes [4] are in both the source and the target'),
+    (dict(shots=6001), '6001 shots (images per class) are more than the smallest class has'),
+    (dict(optimizer='rmsprop'), "optimizer 'rmsprop': use one of adam, sgd"),
+    (dict(epochs=0), 'epochs must be a positive whole number, got 0'),
+])
+def test_settings_that_cannot_run_are_refused_before_anything_is_trained(change, message,
+                                                                       tmp_path):
+    with pytest.raises(TransferSettingsError, match=re.escape(message)):
+        run_transfer_experiment(dataclasses.replace(SMOKE_SETTINGS, **change), str(tmp_path),
+                                CTX, log=quiet)
+    assert os.listdir(tmp_path) == []
+
+
 def saved_source_network(path, seed=7):
     """A network of SMOKE_SETTINGS' architecture for the 5 source classes,
     with random weights of its own, saved to `path`; returns it."""
