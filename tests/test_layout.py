@@ -8,7 +8,7 @@ import pytest
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'd2lnets')
 # Lowest first; a module may import its own layer and the ones before it.
 LAYERS = ['_messages', '_files', '_environment', '_threads', '_args', 'models', 'data', 'viz', 'training',
-          'inference', 'classroom', 'recipes', 'cli', 'experiment', 'grade', 'reproduce']
+          'inference', 'classroom', 'recipes', 'transfer', 'cli', 'experiment', 'grade', 'reproduce']
 
 
 def layer_of(module):

@@ -28,6 +28,7 @@ import d2lnets  # noqa: F401  (before MXNet: its thread settings)
 from mxnet.gluon import nn
 from mxnet.gluon.contrib.nn import HybridConcurrent
 
+from chapters.finetune import PHOTO_DEFAULTS
 from d2lnets.models import get_model
 from d2lnets.models.alexnet import alexnet_book
 from d2lnets.models.batchnorm import BatchNorm
@@ -37,8 +38,9 @@ from d2lnets.models.lenet import lenet
 from d2lnets.models.nin import nin
 from d2lnets.models.resnet import Residual, resnet18_book
 from d2lnets.models.squeezenet import SPECS, Fire, squeezenet
-from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg_block
+from d2lnets.models.vgg import CONV_ARCHS, narrow, vgg, vgg11_fashion, vgg_block
 from d2lnets.recipes import get_recipe
+from d2lnets.transfer import SMOKE_SETTINGS, TransferSettings
 from d2lnets.viz.calculators import conv_output_size, receptive_field, stacked_params_ratio
 from d2lnets.viz.shapes import count_parameters, layer_table, multiply_adds
 
@@ -506,32 +508,52 @@ def path_227():
 
 # ---------------------------------------------------------------------------- fine-tuning
 
-def finetune_code():
-    return '\n'.join(c.source for c in _notebook('10-finetune').cells if c.cell_type == 'code')
-
-
-def stand_in_photos(quick):
-    """Training photos of the stand-in folder the notebook generates: classes x per class,
-    9 in 10 of them (the split's `val_fraction=0.1`)."""
-    labels = re.search(r'for label in \(([\d, ]+)\)', finetune_code()).group(1)
-    per_class = code_number('10-finetune', r'per_class = (\d+) if QUICK else (?:\d+)' if quick
-                            else r'per_class = \d+ if QUICK else (\d+)')
-    require(code_number('10-finetune', r'val_fraction=([\d.]+)') == 0.1, 'not a 9:1 split')
-    return len(labels.split(',')), int(per_class), int(len(labels.split(',')) * per_class) * 9 // 10
-
-
 def finetune_estimate():
-    classes, per_class, photos = stand_in_photos(quick=False)
-    require(f'train_photos = {classes} * {per_class} * 9 // 10' in finetune_code(),
-            'the estimate cell counts other photos than the notebook generates')
+    """The photo path's cost per training image of VGG-16 at the notebook's CPU rate, and
+    the minutes of an epoch of 1,000 photos."""
     per_image = TRAIN_FLOPS * macs(get_model, (1, 3, 224, 224), 'vgg16') / cpu_rate('10-finetune')
-    return (round(cpu_rate('10-finetune') / 1e9), f'{per_image:.2f}', photos,
-            round(photos * per_image / 60), round(5 * photos * per_image / 60))
+    return round(cpu_rate('10-finetune') / 1e9), f'{per_image:.2f}', round(1000 * per_image / 60)
 
 
-def finetune_quick_photos():
-    side = int(code_number('10-finetune', r'SIZE = (\d+) if QUICK'))
-    return stand_in_photos(quick=True)[2], side, side
+def transfer_target_net():
+    """The default experiment's network for the target task."""
+    s = TransferSettings()
+    return vgg11_fashion(num_classes=len(s.target_classes), **s.model_options)
+
+
+def transfer_rows():
+    return table(transfer_target_net, (1,) + TransferSettings().input_shape)
+
+
+def transfer_network():
+    """The default experiment's network and pretraining are the VGG chapter's quick run's."""
+    s, quick = TransferSettings(), get_recipe('vgg').settings('quick')
+    require(s.model == 'vgg11_fashion' and s.pretrain_batch_size == quick['batch_size'],
+            'the experiment does not pretrain the VGG chapter\'s quick network')
+    require(s.resize == quick['resize'] and s.pretrain_lr == quick['lr'], 'other input or lr')
+    return (quick['ratio'], quick['fc_units'], quick['resize'], quick['resize'], quick['lr'])
+
+
+def transfer_output_layer():
+    rows, s = transfer_rows(), TransferSettings()
+    features, classes = rows[-2].output_shape[1], rows[-1].output_shape[1]
+    require(rows[-1].params == features * classes + classes, 'the last layer is not dense')
+    return (features, classes, features, classes, classes, tex(rows[-1].params),
+            sum(r.params for r in rows) / 1e6)
+
+
+def transfer_input_side():
+    rows = transfer_rows()
+    last_block = [r for r in rows if len(r.output_shape) == 4][-1]
+    side = TransferSettings().resize
+    require(last_block.output_shape[-1] == side // 2 ** 5, 'five poolings do not give that side')
+    return (side, side, side // 2 ** 5, last_block.output_shape[1],
+            last_block.output_shape[-1], last_block.output_shape[-1])
+
+
+def transfer_smoke():
+    s = SMOKE_SETTINGS
+    return s.pretrain_epochs, s.num_source_train, s.shots, s.num_target_test
 
 
 def same_rate_as_vgg():
@@ -754,15 +776,28 @@ CLAIMS = [
     Claim('9-squeezenet', 'learning rate {} instead of {}',
           lambda: (get_recipe('squeezenet').book['lr'], get_recipe('nin').book['lr'])),
     # Fine-tuning
+    Claim('10-finetune', "VGG-11 with every block's channels divided by {}, {}-unit dense layers, "
+          "on {}x{} images, pretrained with that chapter's SGD at learning rate {}",
+          transfer_network),
+    Claim('10-finetune', 'a narrower VGG is pretrained for {} epoch on {} source images and '
+          'trained on {} images per class, tested on {}', transfer_smoke),
+    Claim('10-finetune', 'trained from scratch on the {} labelled images of the target task',
+          lambda: TransferSettings().shots * len(TransferSettings().target_classes)),
+    Claim('10-finetune', 'is above chance (one in {}) from its first epoch',
+          lambda: len(TransferSettings().target_classes)),
+    Claim('10-finetune', r'its new output layer maps {} features to {} classes: ${} \cdot {} + {} '
+          r'= {}$ parameters, of about {:.2f} million', transfer_output_layer),
+    Claim('10-finetune', r'five 2x2 max poolings take {} pixels to ${} / 2^5 = {}$, and the first '
+          'dense layer expects exactly the {} channels of that {}x{} map', transfer_input_side),
+    Claim('10-finetune', r'Adam at $2 \times 10^{{-4}}$, batch {}, {} epochs',
+          lambda: (PHOTO_DEFAULTS['batch_size'], PHOTO_DEFAULTS['epochs'])),
     Claim('10-finetune', 'VGG-16 needs {:.1f} billion multiply-adds',
           lambda: macs(get_model, (1, 3, 224, 224), 'vgg16') / 1e9),
     Claim('10-finetune', 'At the {} GFLOP/s that VGG-11/4', same_rate_as_vgg),
     Claim('10-finetune', 'At the {} GFLOP/s that VGG-11/4\'s training step sustained on a 2-core '
           'server CPU (two cores of an Intel Xeon, `docs/results.md`), one training image costs '
-          'about {} s, so an epoch over the {} training photos of the stand-in folder takes about '
-          '{} minutes and the 5 epochs about {}', finetune_estimate),
-    Claim('10-finetune', 'trains for one epoch on {} generated images at {}x{}',
-          finetune_quick_photos),
+          'about {} s, so every thousand training photos make an epoch of about {} minutes',
+          finetune_estimate),
     Claim('10-finetune', 'instead of the {:,} of the ImageNet layer',
           lambda: table(get_model, (1, 3, 224, 224), 'vgg16')[-1].params),
     Claim('10-finetune', r'expects exactly ${} \times {} \times {}$ inputs',

@@ -88,20 +88,27 @@ def replace_output(net, num_classes):
     return new
 
 
-def initialized_model(model, ctx, **kwargs):
+def initialized_model(model, ctx, input_shape=None, **kwargs):
     """The registry's `model` (built with `kwargs`), Xavier-initialised on
-    `ctx` and run once on its input size, so that every shape is known."""
+    `ctx` and run once on one example of `input_shape` (C, H, W; default the
+    size the registry gives the model), so that every shape is known."""
     net = get_model(model, **kwargs)
     net.initialize(init.Xavier(), ctx=ctx)
-    net(nd.zeros((1,) + tuple(model_input_shape(model)), ctx=as_context_list(ctx)[0]))
+    shape = tuple(input_shape or model_input_shape(model))
+    net(nd.zeros((1,) + shape, ctx=as_context_list(ctx)[0]))
     return net
 
 
-def pretrained_network(model, pretrained, num_classes, ctx):
-    """The registry's `model`, with the parameters of the file `pretrained` if
-    given (all but the output layer's), and a new output layer of
-    `num_classes`."""
-    net = initialized_model(model, ctx)
+def pretrained_network(model, pretrained, num_classes, ctx, input_shape=None, **kwargs):
+    """The registry's `model` (built with `kwargs`, for inputs of
+    `input_shape` as in `initialized_model`), with the parameters of the file
+    `pretrained` if given (all but the output layer's), and a new output layer
+    of `num_classes`.
+
+    Loading draws no random numbers, so after the same `mx.random.seed` a
+    network with `pretrained` and one without get the same new output layer.
+    """
+    net = initialized_model(model, ctx, input_shape, **kwargs)
     if pretrained:
         load_by_order(net, os.path.expanduser(pretrained), skip_last=2)
     return replace_output(net, num_classes)

@@ -5,6 +5,7 @@ import io
 from matplotlib.figure import Figure
 
 from .._files import save_figure
+from .pictures import Picture
 
 
 def plot_history(history, ax=None, title=None):
@@ -23,6 +24,19 @@ def plot_history(history, ax=None, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_side_by_side(histories, figsize=None):
+    """One panel of `plot_history` per run, side by side with a shared y axis:
+    `histories` maps each panel's title to its History (e.g. a fine-tuned
+    network and the same network trained from scratch, D2L section 14.2).
+    Returns the Figure, which a notebook cell shows as its value."""
+    figure = Picture(figsize=figsize or (4.5 * len(histories), 3.5))
+    axes = figure.subplots(1, len(histories), sharey=True, squeeze=False)[0]
+    for ax, (title, history) in zip(axes, histories.items(), strict=True):
+        plot_history(history, ax=ax, title=title)
+    figure.tight_layout()
+    return figure
 
 
 def save_history_plot(history, path, title=None):
