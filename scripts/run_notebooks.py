@@ -14,7 +14,8 @@ repository but the notebook. Then the notebook is written back in place with
   fifth of matplotlib's size, no visible change for plots and filters);
 - `metadata.d2lnets_run`: the date, the machine, MXNet's version, the
   minutes the run took and the test accuracy after the training cell's last
-  epoch (the README's notebook table states these; a test compares);
+  epoch (fine-tuning: both networks'); the README's notebook table states
+  these, and a test compares;
 - one line under the title saying the same, for the reader.
 
 `tests/test_notebooks.py` runs a copy of each in its smoke setting and checks
@@ -78,17 +79,21 @@ def compress_images(nb):
                 data['image/png'] = smaller_png(data['image/png'])
 
 
-def final_test_accuracy(nb):
-    """The test accuracy the first training cell printed for its last epoch
-    (None if the notebook has no epoch line)."""
+def final_accuracies(nb):
+    """{'test_acc': the test accuracy the first training cell printed for its
+    last epoch}; for fine-tuning, the fine-tuned network's and, as
+    'scratch_acc', the one trained from scratch; {} if there is neither."""
     for cell in nb.cells:
-        if cell.cell_type != 'code' or 'train_ch5(' not in cell.source:
+        if cell.cell_type != 'code':
             continue
         text = ''.join(o.get('text', '') for o in cell.outputs if o.output_type == 'stream')
+        transfer = re.search(r'fine-tuned (\d\.\d+), from scratch (\d\.\d+)', text)
+        if transfer:
+            return {'test_acc': float(transfer[1]), 'scratch_acc': float(transfer[2])}
         found = re.findall(r'^epoch \d+, .*test acc (\d\.\d+)', text, flags=re.MULTILINE)
-        if found:
-            return float(found[-1])
-    return None
+        if 'train_ch5(' in cell.source and found:
+            return {'test_acc': float(found[-1])}
+    return {}
 
 
 def record_line(run):
@@ -125,7 +130,7 @@ def run_notebook(name, workdir, log=print):
     compress_images(nb)
     write_record(nb, dict(date=datetime.date.today().isoformat(), cpu=cpu_model(),
                           cores=usable_cores(), minutes=round(minutes, 1),
-                          test_acc=final_test_accuracy(nb)))
+                          **final_accuracies(nb)))
     nbformat.write(nb, path)
     log(f'{name}: {minutes:.1f} min, {os.path.getsize(path) / 1e6:.2f} MB stored')
 
@@ -167,6 +172,8 @@ def markdown_table(names=None):
             rows.append(f'| `{name}` | {trains} | not run yet | - | - |')
             continue
         accuracy = '-' if run.get('test_acc') is None else f"{run['test_acc']:.3f}"
+        if run.get('scratch_acc') is not None:
+            accuracy += f" (from scratch: {run['scratch_acc']:.3f})"
         rows.append(f"| `{name}` | {trains} | {accuracy} | {run['minutes']:.0f} min | "
                     f"{run['cores']} cores of an {run['cpu']}, {run['date']} |")
     return '\n'.join(rows) + '\n'
