@@ -210,3 +210,148 @@ def test_model_zoo_parameters_come_in_our_order(ours, zoo):
         net(nd.zeros((1, 3, 224, 224)))
         shapes.append([p.shape for p in net.collect_params().values()])
     assert shapes[0] == shapes[1]
+
+
+# The predict command, piece by piece (mutation testing, docs/results.md) ----------
+
+PREDICT_HELP = """\
+usage: python -m d2lnets.inference.predict [-h] --model MODEL --params PARAMS
+                                           --classes CLASSES [--top TOP]
+                                           paths [paths ...]
+
+Top-k classes of images.
+
+positional arguments:
+  paths              image files or folders of images
+
+options:
+  -h, --help         show this help message and exit
+  --model MODEL      registry name, e.g. vgg16
+  --params PARAMS    the fine-tuned .params file
+  --classes CLASSES  class index file (classes.txt)
+  --top TOP          classes to print (default: 5)
+"""
+
+
+def test_predict_help_names_every_option(capsys, monkeypatch):
+    monkeypatch.setenv('COLUMNS', '80')
+    with pytest.raises(SystemExit) as info:
+        predict.main(['--help'])
+    assert info.value.code == 0
+    out = capsys.readouterr().out.replace('optional arguments:', 'options:')  # Python < 3.10
+    assert out == PREDICT_HELP
+
+
+@pytest.mark.parametrize('missing', ['--model', '--params', '--classes'])
+def test_predict_needs_the_model_its_parameters_and_the_classes(missing, tmp_path, capsys):
+    given = {'--model': 'googlenet_cifar10', '--params': str(tmp_path / 'p.params'),
+             '--classes': str(tmp_path / 'classes.txt')}
+    del given[missing]
+    with pytest.raises(SystemExit) as info:
+        predict.main([a for pair in given.items() for a in pair] + [str(tmp_path)])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        f'python -m d2lnets.inference.predict: error: the following arguments are required: '
+        f'{missing} (see --help)\n')
+
+
+def test_image_paths_keeps_the_order_given_and_sorts_inside_folders(tmp_path):
+    write_images(tmp_path / 'folder' / 'inner', 2)
+    write_images(tmp_path / 'folder', 2, seed=1)
+    (tmp_path / 'folder' / 'notes.txt').write_text('not an image')
+    (tmp_path / 'folder' / 'UPPER.JPG').write_bytes(b'')
+    first, last = tmp_path / 'z.png', tmp_path / 'a.png'
+    first.write_bytes(b'')
+    last.write_bytes(b'')
+    folder = str(tmp_path / 'folder')
+    assert predict.image_paths([str(first), folder, str(last)]) == [
+        str(first), os.path.join(folder, '0.png'), os.path.join(folder, '1.png'),
+        os.path.join(folder, 'UPPER.JPG'), os.path.join(folder, 'inner', '0.png'),
+        os.path.join(folder, 'inner', '1.png'), str(last)]
+
+
+def test_image_paths_with_no_image_names_what_was_searched(tmp_path):
+    for name in ('a', 'b'):
+        (tmp_path / name).mkdir()
+    with pytest.raises(ValueError) as info:
+        predict.image_paths([str(tmp_path / 'a'), str(tmp_path / 'b')])
+    assert str(info.value) == (f'no image to predict in {tmp_path / "a"}, {tmp_path / "b"}: '
+                               f'folders are searched for .jpg, .jpeg, .png, .bmp files')
+
+
+def test_top_k_ranks_the_most_probable_classes_first(tmp_path):
+    write_images(tmp_path, 1)
+    scores = np.array([1.0, 3.0, 2.0, 0.0, -1.0])
+    probs = np.exp(scores) / np.exp(scores).sum()  # float64 softmax
+    def net(x):
+        assert x.shape == (1, 3, 224, 224)
+        return nd.array(scores[None])
+    ranked = predict.top_k(net, str(tmp_path / '0.png'), list('abcde'), 3, mx.cpu())
+    assert [name for name, _ in ranked] == ['b', 'c', 'a']
+    np.testing.assert_allclose([p for _, p in ranked], probs[[1, 2, 0]], rtol=1e-6)
+
+
+@pytest.fixture
+def predict_setup(tmp_path):
+    """A googlenet_cifar10 of seven classes saved to a file, and a folder of photos."""
+    names = [f'class{i}' for i in range(7)]
+    (tmp_path / 'classes.txt').write_text('\n'.join(names) + '\n')
+    mx.random.seed(4)
+    net = get_model('googlenet_cifar10', num_classes=7)
+    net.initialize(init.Xavier())
+    net(nd.zeros((1, 3, 32, 32)))
+    write_images(tmp_path / 'photos', 2)
+    return names, net, saved(net, tmp_path / 'best.params'), tmp_path
+
+
+def test_predict_prints_the_five_most_probable_classes_by_default(predict_setup, capsys):
+    from d2lnets.data.augment import evaluation
+    from d2lnets.data.image_folder import read_image
+    names, net, params, tmp_path = predict_setup
+    predict.main(['--model', 'googlenet_cifar10', '--params', params, '--classes',
+                  str(tmp_path / 'classes.txt'), str(tmp_path / 'photos')])  # exits 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, image in zip(lines, ('0.png', '1.png'), strict=True):
+        path = str(tmp_path / 'photos' / image)
+        scores = net(evaluation()(read_image(path)).expand_dims(axis=0))[0].asnumpy()
+        probs = np.exp(scores.astype(np.float64) - scores.max())
+        probs /= probs.sum()
+        assert line.startswith(f'{path}: ')
+        ranked = [item.rsplit(' ', 1) for item in line.split(': ', 1)[1].split(', ')]
+        assert len(ranked) == 5
+        order = np.argsort(-probs)[:5]
+        assert [name for name, _ in ranked] == [names[i] for i in order]
+        np.testing.assert_allclose([float(p) for _, p in ranked], probs[order], atol=6e-4)
+
+
+def test_predict_goes_on_past_an_unreadable_image_and_exits_1(predict_setup, capsys):
+    names, net, params, tmp_path = predict_setup
+    (tmp_path / 'photos' / '00.jpg').write_bytes(b'no image')  # sorted first
+    with pytest.raises(SystemExit) as info:
+        predict.main(['--model', 'googlenet_cifar10', '--params', params, '--classes',
+                      str(tmp_path / 'classes.txt'), '--top', '1', str(tmp_path / 'photos')])
+    assert info.value.code == 1
+    out, err = capsys.readouterr()
+    assert [line.split(': ')[0] for line in out.splitlines()] == [
+        str(tmp_path / 'photos' / name) for name in ('0.png', '1.png')]
+    assert err.startswith(f'python -m d2lnets.inference.predict: {tmp_path / "photos"}')
+
+
+def test_load_network_loads_onto_the_context_given(predict_setup):
+    names, net, params, tmp_path = predict_setup
+    elsewhere = predict.load_network('googlenet_cifar10', params, 7, mx.cpu(1))
+    assert {c for p in elsewhere.collect_params().values() for c in p.list_ctx()} == \
+        {mx.cpu(1)}
+    for a, b in zip(elsewhere.collect_params().values(), net.collect_params().values(),
+                    strict=True):
+        np.testing.assert_array_equal(a.data(mx.cpu(1)).asnumpy(), b.data().asnumpy())
+
+
+def test_load_network_says_why_the_file_does_not_fit(predict_setup):
+    names, net, params, tmp_path = predict_setup
+    with pytest.raises(ValueError, match=(
+            r"best.params does not fit googlenet_cifar10 with 4 classes \(Failed loading "
+            r"Parameter '\w+' from saved params: shape incompatible expected \(4, 1024\) vs "
+            r"saved \(7, 1024\)\)$")):
+        predict.load_network('googlenet_cifar10', params, 4, mx.cpu())
