@@ -23,6 +23,9 @@ Conditions: `quiet` (nothing started), and `busy`, beside `--neighbours`:
   threads are, whatever d2lnets chooses;
 - `spin`: `--neighbour-count` Python loops `while True: pass`.
 
+`--neighbour-nice N` starts the neighbours at that niceness (a batch job at
+nice 19, say), which d2lnets leaves out of the load it measures.
+
 Within each repeat every setting runs once per condition, in turn, so slow
 spells hit them alike; the table gives the median examples/s over repeats
 with min-max, and each setting's ratio to the best setting of that
@@ -95,8 +98,9 @@ class Neighbours:
     """`count` bounded CPU-bound processes of `kind`, each in a session of its
     own, killed (whole group) on exit or after `seconds` at the latest."""
 
-    def __init__(self, kind, count, seconds, scratch):
+    def __init__(self, kind, count, seconds, scratch, nice=0):
         self.kind, self.count, self.seconds, self.scratch = kind, count, seconds, scratch
+        self.nice = nice
         self.procs = []
 
     def __enter__(self):
@@ -108,7 +112,8 @@ class Neighbours:
                 out = tempfile.mkdtemp(dir=self.scratch)
                 body = [sys.executable, *NEIGHBOUR_TRAINING, '--out', out]
                 env = clean_env(**SETTINGS['2 active'])
-            command = ['timeout', '-s', 'KILL', str(int(self.seconds)), *body]
+            command = ['nice', '-n', str(self.nice), 'timeout', '-s', 'KILL',
+                       str(int(self.seconds)), *body]
             self.procs.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env,
                                                stdout=subprocess.DEVNULL,
                                                stderr=subprocess.DEVNULL,
@@ -167,7 +172,7 @@ def measure(args, scratch, log):
             time_settings('quiet', repeat)
         if 'busy' in args.conditions:
             with Neighbours(args.neighbours, args.neighbour_count, args.neighbour_seconds,
-                            scratch):
+                            scratch, args.neighbour_nice):
                 time.sleep(args.settle)
                 time_settings('busy', repeat)
     return rates, choices, background
@@ -243,6 +248,8 @@ def parse_args(argv):
                         default=['quiet', 'busy'])
     parser.add_argument('--neighbours', choices=('train', 'spin'), default='train')
     parser.add_argument('--neighbour-count', type=int, default=3)
+    parser.add_argument('--neighbour-nice', type=int, default=0, metavar='N',
+                        help='start the neighbours at this niceness (0-19)')
     parser.add_argument('--neighbour-seconds', type=float, default=1800,
                         help='no neighbour lives longer than this')
     parser.add_argument('--settle', type=float, default=15,
@@ -262,7 +269,7 @@ def main(argv=None):
     args = parse_args(argv)
     result = dict(machine=machine(), command='python -m bench.busy ' + ' '.join(
         sys.argv[1:] if argv is None else argv), settings=SETTINGS,
-        neighbours=dict(kind=args.neighbours, count=args.neighbour_count,
+        neighbours=dict(kind=args.neighbours, count=args.neighbour_count, nice=args.neighbour_nice,
                         command=' '.join(NEIGHBOUR_TRAINING) if args.neighbours == 'train'
                         else 'while True: pass'),
         date=time.strftime('%Y-%m-%d'))

@@ -33,6 +33,23 @@ def test_neighbours_cannot_outlive_their_time_limit(tmp_path):
         assert proc.wait(timeout=10) == -9  # timeout -s KILL, even if the bench dies
 
 
+@pytest.mark.skipif(not os.path.exists('/proc'), reason='Linux only')
+def test_neighbours_run_at_the_niceness_asked_for(tmp_path):
+    def niceness_once_started(pid):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # `nice` sets it, then runs the neighbour
+            with open(f'/proc/{pid}/comm') as f:
+                if f.read().strip() == 'timeout':
+                    return os.getpriority(os.PRIO_PROCESS, pid)
+            time.sleep(0.01)
+        raise AssertionError('the neighbour did not start')
+
+    with busy.Neighbours('spin', 1, 60, str(tmp_path), nice=19) as neighbours:
+        assert niceness_once_started(neighbours.procs[0].pid) == 19
+    with busy.Neighbours('spin', 1, 60, str(tmp_path)) as neighbours:
+        assert niceness_once_started(neighbours.procs[0].pid) == os.nice(0)
+
+
 def test_the_rate_is_read_from_the_chapters_epoch_line():
     lines = '\n'.join([EPOCH_LINE % (1, 2.3, 0.1, 0.1, 5.0, 400.0),
                        EPOCH_LINE % (2, 1.3, 0.5, 0.6, 4.0, 500.5)])

@@ -69,6 +69,33 @@ def test_the_load_is_other_programs_cpu_time_not_this_processs(monkeypatch):
     assert _threads.others_load({0, 1}) == pytest.approx((3 - 0.6) / 1.5)
 
 
+STAT = """cpu  900 800 300 5000 40 0 10 0 0 0
+cpu0 100 200 30 2000 10 0 5 0 0 0
+cpu1 400 600 70 3000 30 0 5 7 0 0
+intr 12345
+"""
+
+
+@pytest.mark.parametrize('niced_self, expected', [
+    (False, (100 + 30 + 5) + (400 + 70 + 5 + 7)),         # nice 0: niced time not load
+    (True, (100 + 200 + 30 + 5) + (400 + 600 + 70 + 5 + 7)),  # niced itself: all of it
+])
+def test_busy_ticks_leave_out_idle_iowait_and_niced_time_unless_niced(tmp_path, monkeypatch,
+                                                                      niced_self, expected):
+    """Columns: user nice system idle iowait irq softirq steal (guest ones left out)."""
+    stat = tmp_path / 'stat'
+    stat.write_text(STAT)
+    monkeypatch.setattr(_threads.os, 'getpriority', lambda which, who: 19 if niced_self else 0)
+    assert _threads._busy_ticks({0, 1}, str(stat)) == expected
+    assert _threads._busy_ticks({1}, str(stat)) == expected - (135 if not niced_self else 335)
+
+
+@pytest.mark.parametrize('niceness, counted', [(-5, False), (0, False), (1, True), (19, True)])
+def test_niced_load_counts_only_for_a_niced_process(monkeypatch, niceness, counted):
+    monkeypatch.setattr(_threads.os, 'getpriority', lambda which, who: niceness)
+    assert _threads.counts_niced() is counted
+
+
 def test_no_proc_stat_means_load_unknown(monkeypatch):
     def missing(cpus):
         raise FileNotFoundError('/proc/stat')
