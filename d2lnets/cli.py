@@ -23,7 +23,7 @@ from .data.fashion_mnist import NUM_CLASSES, SPLIT_SIZES, TEXT_LABELS, DataNotFo
 from .training.checkpoint import Checkpoint, CheckpointError, keep_earlier, option_flag
 from .training.distributed import (KVSTORES, DistributedError, check_kvstore, exit_now,
                                    import_horovod, join, planned_workers)
-from .training.loop import (RunInterrupted, TrainingDiverged, as_context_list,
+from .training.loop import (NetworkDied, RunInterrupted, TrainingDiverged, as_context_list,
                             telling_what_is_saved, train_ch5)
 from .training.outlock import OutputBusyError, OutputLock
 from .viz.curves import save_history_plot
@@ -358,6 +358,7 @@ def run_chapter_main(main, prog):
     except KeyboardInterrupt as stop:
         print(f'{prog}: {_after_interrupt(stop)}', file=sys.stderr)
         exit_now(130)
-    except (DataNotFoundError, TrainingDiverged, CheckpointError, OutputBusyError) as err:
+    except (DataNotFoundError, TrainingDiverged, NetworkDied, CheckpointError,
+            OutputBusyError) as err:
         print(f'{prog}: error: {err}', file=sys.stderr)
         exit_now(1)

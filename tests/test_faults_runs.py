@@ -5,7 +5,9 @@ and a full disk. Each case checks the exit code, a single line without a
 traceback, and the files on disk before and after."""
 import errno
 import hashlib
+import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -23,7 +25,8 @@ from chapters import lenet, vgg
 from d2lnets.cli import run_chapter_main
 from d2lnets.training import checkpoint as checkpoint_module
 from d2lnets.training.checkpoint import Checkpoint, CheckpointError
-from d2lnets.training.loop import TrainingDiverged, train_ch5
+from d2lnets.training import loop
+from d2lnets.training.loop import NetworkDied, TrainingDiverged, train_ch5
 from d2lnets.training.outlock import OutputLock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -423,6 +426,88 @@ def test_a_nan_loss_is_named_as_such(tmp_path, monkeypatch):
     with pytest.raises(TrainingDiverged, match=r'^the loss became nan in epoch 1; the learning '
                                                r'rate 0.1 is too high'):
         toy_run(tmp_path, 2, check_every=100)
+
+
+# -- a network that died -------------------------------------------------------------------
+
+def relu_output_run(tmp_path, epochs, kill_after=None, checkpoint=None, resume=False, **kwargs):
+    """A tiny net whose output layer ends in ReLU (as SqueezeNet's conv10);
+    after `kill_after` steps its output bias is set to -1000, so every class
+    score is 0 on every input and every gradient is zero from then on."""
+    mx.random.seed(0)
+    with mx.name.NameManager():  # names that do not shift the other tests' layer names
+        net = nn.HybridSequential()
+        net.add(nn.Dense(8, activation='relu'), nn.Dense(3, activation='relu'))
+    net.initialize(init.Xavier(), ctx=CTX)
+    rng = np.random.default_rng(0)
+    data = [(nd.array(rng.normal(size=(8, 5))), nd.array(rng.integers(0, 3, 8), dtype='float32'))
+            for _ in range(4)]
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    steps, step = [], trainer.step
+    if kill_after == 0:  # dead from the start
+        net(data[0][0])
+        net[1].bias.set_data(nd.full((3,), -1000.0, ctx=CTX))
+
+    def step_then_kill(*args):
+        step(*args)
+        steps.append(1)
+        if len(steps) == kill_after:
+            net[1].bias.set_data(nd.full((3,), -1000.0, ctx=CTX))
+    trainer.step = step_then_kill
+    lines = []
+    train_ch5(net, data, data, 8, trainer, CTX, epochs, checkpoint=checkpoint, resume=resume,
+              log=lines.append, **kwargs)
+    return steps, lines
+
+
+def test_a_network_that_died_stops_the_run_and_says_what_to_do(tmp_path):
+    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
+    with pytest.raises(NetworkDied) as info:
+        relu_output_run(tmp_path, 3, kill_after=4, checkpoint=checkpoint, check_every=1)
+    assert str(info.value) == (
+        f'the network died in epoch 2: every gradient was zero at 3 checks in a row, 1 batches '
+        f'apart, so its output no longer depends on its input (loss {math.log(3):.4f}) and '
+        f'gradient descent cannot bring it back; start again with another seed or a lower '
+        f'learning rate (now 0.1, e.g. 0.05); the checkpoint keeps the epochs before, if there '
+        f'is one')
+    assert Checkpoint(str(tmp_path / 'ckpt')).epochs_saved() == 1
+
+
+def test_the_dead_checks_are_counted_across_epochs_and_only_in_a_row(tmp_path):
+    with pytest.raises(NetworkDied) as info:  # steps 4 (epoch 1), 5 and 6 (epoch 2)
+        relu_output_run(tmp_path, 2, kill_after=3, check_every=1)
+    assert str(info.value).startswith('the network died in epoch 2:')
+    steps, _ = relu_output_run(tmp_path, 1, kill_after=3, check_every=2)  # one check after it
+    assert len(steps) == 4
+    with pytest.raises(NetworkDied, match='^the network died in epoch 1: every gradient was '
+                                          'zero at 3 checks in a row, 1 batches apart'):
+        relu_output_run(tmp_path, 1, kill_after=0, check_every=1)
+
+
+def test_a_few_batches_without_gradient_do_not_stop_the_run(tmp_path, monkeypatch):
+    """Zero, zero, non-zero, ...: never three in a row."""
+    verdicts, check = itertools.cycle([True, True, False]), loop._check_health
+
+    def checked(*args):
+        check(*args)
+        return next(verdicts)
+    monkeypatch.setattr(loop, '_check_health', checked)
+    steps, lines = relu_output_run(tmp_path, 2, check_every=1)
+    assert len(steps) == 8 and lines[-1].startswith('epoch 2, ')
+
+
+def test_a_healthy_network_passes_the_gradient_check(tmp_path):
+    steps, lines = relu_output_run(tmp_path, 2, check_every=1)
+    assert len(steps) == 8 and lines[-1].startswith('epoch 2, ')
+
+
+def test_a_chapter_run_whose_network_died_exits_1_in_one_line(tmp_path, monkeypatch, capsys):
+    def dies(*args, **kwargs):
+        raise NetworkDied('the network died in epoch 1: ...')
+    monkeypatch.setattr('d2lnets.cli.train_ch5', dies)
+    code, _, err = run_main(lenet.main, LENET + ['--out', str(tmp_path / 'run')], 'lenet', capsys)
+    assert code == 1
+    assert one_line(err) == 'lenet: error: the network died in epoch 1: ...'
 
 
 def test_an_exploded_chapter_run_exits_1_and_keeps_the_last_good_epoch(lenet_out, monkeypatch,

@@ -5,7 +5,7 @@ Imports `models` and `data`, never `viz`, `classroom` or the command line.
 """
 from .checkpoint import Checkpoint, CheckpointError
 from .history import History
-from .loop import TrainingDiverged, evaluate_accuracy, train_ch5
+from .loop import NetworkDied, TrainingDiverged, evaluate_accuracy, train_ch5
 
-__all__ = ['train_ch5', 'evaluate_accuracy', 'TrainingDiverged', 'History', 'Checkpoint',
-           'CheckpointError']
+__all__ = ['train_ch5', 'evaluate_accuracy', 'TrainingDiverged', 'NetworkDied', 'History',
+           'Checkpoint', 'CheckpointError']

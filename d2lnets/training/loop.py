@@ -29,6 +29,12 @@ class TrainingDiverged(RuntimeError):
     """The loss or a parameter became NaN or infinite, or the loss exploded."""
 
 
+class NetworkDied(RuntimeError):
+    """Every gradient stayed exactly zero: the network's output no longer
+    depends on its parameters (each unit before the loss a ReLU that passes
+    nothing), so no later step can change it."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run that checkpoints; `epochs_saved` says how many
     finished epochs its checkpoint holds (0: nothing to resume)."""
@@ -112,15 +118,27 @@ def loss_limit(initial_loss):
     return max(EXPLOSION_FLOOR, EXPLOSION_FACTOR * initial_loss)
 
 
+def _gradient_sum(net, ctx):
+    """One number on `ctx`: the sum of the absolute values of every gradient
+    of `net` (0: the last batch changes nothing)."""
+    grads = [p.grad(ctx) for p in net.collect_params().values() if p.grad_req != 'null']
+    return nd.add_n(*[g.abs().sum() for g in grads]) if grads else nd.ones(1, ctx=ctx)
+
+
+DEAD_CHECKS = 3  # checks in a row with every gradient zero: the network has died
+
+
 def _check_health(net, loss_sum, examples, limit, epoch, trainer, ctx):
     """Raise TrainingDiverged when the loss or a parameter is NaN or infinite
     (with ReLU a NaN weight can hide behind a finite loss), or when the mean
-    loss per example of the epoch so far is above `limit`. One read-back."""
-    loss_value, params_ok = nd.concat(loss_sum.reshape(1),
-                                      _nonfinite_sum(net, ctx).reshape(1), dim=0).asnumpy()
+    loss per example of the epoch so far is above `limit`; return whether
+    every gradient of the last batch was zero. One read-back."""
+    loss_value, params_ok, gradients = nd.concat(
+        loss_sum.reshape(1), _nonfinite_sum(net, ctx).reshape(1),
+        _gradient_sum(net, ctx).reshape(1), dim=0).asnumpy()
     mean_loss = loss_value / max(examples, 1)
     if math.isfinite(loss_value) and math.isfinite(params_ok) and mean_loss <= limit:
-        return
+        return gradients == 0
     if not math.isfinite(loss_value):
         what = f'the loss became {loss_value}'
     elif math.isfinite(params_ok):
@@ -135,6 +153,16 @@ def _check_health(net, loss_sum, examples, limit, epoch, trainer, ctx):
     raise TrainingDiverged(f'{what} in epoch {epoch}; the learning rate {lr:g} is too high '
                            f'for this network: lower it (e.g. {lr / 10:g}); the last good '
                            f'epoch is kept in the checkpoint, if there is one')
+
+
+def _died(epoch, mean_loss, trainer, checks, check_every):
+    lr = trainer.learning_rate
+    return NetworkDied(
+        f'the network died in epoch {epoch}: every gradient was zero at {checks} checks in a '
+        f'row, {check_every} batches apart, so its output no longer depends on its input '
+        f'(loss {mean_loss:.4f}) and gradient descent cannot bring it back; start again with '
+        f'another seed or a lower learning rate (now {lr:g}, e.g. {lr / 2:g}); the checkpoint '
+        f'keeps the epochs before, if there is one')
 
 
 def _epoch_seed(seed, epoch):
@@ -168,9 +196,10 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         Called with each line of text (default `print`).
     check_every : int
         Batches between checks that the loss and the parameters are still
-        finite and that the loss has not exploded (its mean per example in
-        the epoch so far above `loss_limit` of the run's first batch loss);
-        they are checked again after every epoch, before it is saved.
+        finite, that the loss has not exploded (its mean per example in
+        the epoch so far above `loss_limit` of the run's first batch loss)
+        and that the network still learns (not every gradient zero); they
+        are checked again after every epoch, before it is saved.
     on_epoch : callable, optional
         Called with the history after every epoch, e.g. `d2lnets.viz.LivePlot()`.
     options : dict, optional
@@ -197,6 +226,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         explodes past `loss_limit`; the message
         names the epoch, what went wrong and the learning rate. The epoch is
         not saved, so the checkpoint keeps the last good one.
+    NetworkDied
+        When every gradient is exactly zero at DEAD_CHECKS health checks in a
+        row (a network whose ReLUs before the loss pass nothing: its loss
+        stays where it is for good); the message names the epoch, the loss
+        and the learning rate.
     CheckpointError
         When the checkpoint cannot be resumed or written.
     RunInterrupted
@@ -228,6 +262,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     loss = gloss.SoftmaxCrossEntropyLoss()
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
+    dead_checks = 0  # health checks in a row that found every gradient zero
     with telling_what_is_saved(checkpoint):
         for epoch in range(len(history) + 1, num_epochs + 1):
             loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
@@ -258,7 +293,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                         history.meta['input_shape'] = list(X.shape[1:])  # for a resume's check
                         limit = loss_limit(history.meta['initial_loss'])
                     if i % check_every == 0:
-                        _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+                        still = _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
+                        dead_checks = dead_checks + 1 if still else 0
+                        if dead_checks == DEAD_CHECKS:
+                            raise _died(epoch, loss_sum.asscalar() / n, trainer, dead_checks,
+                                        check_every)
             _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
             train_time = time.time() - start
             test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
