@@ -24,7 +24,8 @@ Conditions: `quiet` (nothing started), and `busy`, beside `--neighbours`:
 - `spin`: `--neighbour-count` Python loops `while True: pass`.
 
 `--neighbour-nice N` starts the neighbours at that niceness (a batch job at
-nice 19, say), which d2lnets leaves out of the load it measures.
+nice 19, say); d2lnets counts them as load like any other, since they cost
+a spinning thread team as much (docs/results.md, "Niced neighbours").
 
 Within each repeat every setting runs once per condition, in turn, so slow
 spells hit them alike; the table gives the median examples/s over repeats

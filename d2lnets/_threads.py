@@ -15,9 +15,7 @@ three other trainings on 2 cores, VGG's quick run trained 7-14x slower on
 two spinning threads than on one (docs/results.md, "Busy machines"). So at
 start-up d2lnets measures, for a fraction of a second, how much CPU other
 programs use on the cores it may run on (/proc/stat, Linux; it keeps one
-core busy meanwhile, so that trainings started together see each other;
-niced programs count only for a niced training, since the scheduler serves
-a training at nice 0 first): if they use
+core busy meanwhile, so that trainings started together see each other): if they use
 less than half a core, it takes every usable core with spinning threads;
 otherwise it takes the cores they leave wholly free (at least one) and lets
 waiting threads sleep (OMP_WAIT_POLICY=PASSIVE). The choice holds for the
@@ -167,31 +165,18 @@ def others_load(cpus, seconds=SAMPLE_SECONDS):
 
 
 def _busy_ticks(cpus, stat='/proc/stat'):
-    """Clock ticks the `cpus` spent not idle (user, system, irq, softirq,
-    steal, and nice unless `counts_niced()` says otherwise), summed, from
-    /proc/stat."""
-    total, niced = 0, counts_niced()
+    """Clock ticks the `cpus` spent not idle (user, nice, system, irq, softirq,
+    steal), summed, from /proc/stat. Niced programs count as load too: beside
+    two `nice -n 19` spinners, two threads at nice 0 trained at a tenth of
+    one thread's speed (docs/results.md, "Niced neighbours")."""
+    total = 0
     with open(stat) as f:
         for line in f:
             name, *fields = line.split()
             if name.startswith('cpu') and name[3:].isdigit() and int(name[3:]) in cpus:
                 values = [int(v) for v in fields[:8]]
                 total += sum(values) - values[3] - values[4]  # less idle and iowait
-                if not niced:
-                    total -= values[1]
     return total
-
-
-def counts_niced():
-    """Whether CPU time of niced processes (nice > 0) counts as load: only when
-    this process is niced itself. At nice 0 or below, the scheduler gives its
-    threads the cores before theirs (at nice 19 they get about 1.5 % of a
-    core beside one of ours), so a niced batch job (a backup, a mutation run)
-    should not cost a training its threads."""
-    try:
-        return os.getpriority(os.PRIO_PROCESS, 0) > 0
-    except (AttributeError, OSError):  # no getpriority (not Unix)
-        return True
 
 
 def warn_if_single_threaded():
