@@ -128,3 +128,99 @@ def test_a_run_stopped_inside_an_epoch_closes_its_bar(terminal, capsys):
         train_ch5(net, Exploding(), Exploding(), 8, trainer, mx.cpu(), 1, check_every=1,
                   progress=True)
     assert info.tb is not None and not tqdm._instances
+
+
+class FakeIPython:
+    """Stands for the IPython module: get_ipython() gives a shell of the class named."""
+
+    def __init__(self, shell_class):
+        self.shell = type(shell_class, (), {})() if shell_class else None
+
+    def get_ipython(self):
+        return self.shell
+
+
+def test_a_notebook_is_ipythons_zmq_shell(monkeypatch):
+    monkeypatch.delitem(__import__('sys').modules, 'IPython', raising=False)
+    assert progress.in_notebook() is False
+    for shell, expected in (('ZMQInteractiveShell', True), ('TerminalInteractiveShell', False),
+                            (None, False)):
+        monkeypatch.setitem(__import__('sys').modules, 'IPython', FakeIPython(shell))
+        assert progress.in_notebook() is expected, shell
+
+
+def test_a_terminal_is_what_says_so_and_a_closed_or_odd_stream_is_not():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    assert progress._is_terminal(Tty()) is True
+    assert progress._is_terminal(io.StringIO()) is False
+    closed = io.StringIO()
+    closed.close()  # isatty on a closed stream raises ValueError
+    assert progress._is_terminal(closed) is False
+    assert progress._is_terminal(object()) is False  # no isatty at all
+
+
+def test_a_bar_needs_both_stdout_and_stderr_on_a_terminal(monkeypatch):
+    import sys
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.setattr(progress, 'in_notebook', lambda: False)
+    for out, err in ((True, False), (False, True), (False, False), (True, True)):
+        monkeypatch.setattr(progress, '_is_terminal',
+                            lambda stream, out=out, err=err: out if stream is sys.stdout else err)
+        assert progress.show_progress() is (out and err), (out, err)
+        assert progress.show_progress(0) is False and progress.show_progress(1) is True
+    monkeypatch.setenv('CI', '')  # set but empty: not CI
+    assert progress.show_progress() is True
+
+
+def test_the_bar_counts_images_and_goes_when_done(monkeypatch, capsys):
+    monkeypatch.setattr(progress, 'in_notebook', lambda: False)
+    bar = progress.progress_bar(True, 40, 'epoch 3')
+    assert (bar.total, bar.desc, bar.unit, bar.leave) == (40, 'epoch 3', 'img', False)
+    assert bar.dynamic_ncols  # tqdm keeps a function that reads the width, or False
+    bar.update(40)
+    bar.close()
+    err = capsys.readouterr().err
+    drawn, cleared = err.split('\r')[1:3]
+    assert drawn.startswith('epoch 3:   0%|') and '0/40 [' in drawn and 'img/s]' in drawn
+    assert cleared == ' ' * len(drawn) and err.endswith('\r')  # leave=False: no line left
+    quiet = progress.progress_bar(False, 40, 'epoch 3')
+    quiet.update(40)
+    quiet.close()
+    assert capsys.readouterr() == ('', '')
+
+
+def test_in_a_notebook_the_bar_is_tqdm_auto(monkeypatch):
+    import tqdm.auto
+
+    class NotebookBar:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+    monkeypatch.setattr(tqdm.auto, 'tqdm', NotebookBar)
+    monkeypatch.setattr(progress, 'in_notebook', lambda: True)
+    bar = progress.progress_bar(True, None, 'test')
+    assert isinstance(bar, NotebookBar)
+    assert bar.kwargs == {'total': None, 'desc': 'test', 'unit': 'img', 'leave': False,
+                          'dynamic_ncols': True}
+    monkeypatch.setattr(progress, 'in_notebook', lambda: False)
+    assert not isinstance(progress.progress_bar(True, 1, 'test'), NotebookBar)
+
+
+def test_examples_in_reads_num_examples_or_the_loaders_data_set():
+    class Batches:
+        num_examples = 7
+
+    class Loader:
+        _dataset = list(range(9))
+
+    class Unsized:
+        _dataset = iter(range(3))
+    assert progress.examples_in(Batches()) == 7
+    assert progress.examples_in(Loader()) == 9
+    assert progress.examples_in(Unsized()) is None
+    assert progress.examples_in(object()) is None
+    assert progress.examples_in(gluon.data.DataLoader(
+        gluon.data.ArrayDataset(np.zeros((5, 2))), batch_size=2)) == 5
