@@ -149,3 +149,15 @@ def test_real_files_pass_the_real_checksums():
     np.testing.assert_array_equal(np.bincount(train_y), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(test_y), [1000] * 10)
     assert fm.get_fashion_mnist_labels(train_y[:3]) == ['ankle boot', 't-shirt', 't-shirt']
+
+
+def test_without_mxnet_home_the_cache_is_mxnets_own_default(tmp_path, monkeypatch):
+    """~/.mxnet/datasets/<name>, where MXNet itself caches data sets."""
+    import mxnet as mx
+
+    from d2lnets.data.sources import mxnet_dataset_dir
+    monkeypatch.delenv('MXNET_HOME', raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert mxnet_dataset_dir('fashion-mnist') == str(tmp_path / '.mxnet' / 'datasets'
+                                                     / 'fashion-mnist')
+    assert fm.mxnet_cache_dir() == os.path.join(mx.base.data_dir(), 'datasets', 'fashion-mnist')
