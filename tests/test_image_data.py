@@ -216,3 +216,110 @@ def test_googlenet_chapter_trains_on_cifar10(tmp_path, monkeypatch, capsys):
     assert 'epoch 1, loss' in printed
     history = (out / 'history.json').read_text()
     assert '"num_train": 40' in history and '"num_test": 8' in history
+
+
+# load_data_cifar10 on arrays standing in for load_cifar10's (mutation testing,
+# docs/results.md) -----------------------------------------------------------------
+
+def fake_cifar(monkeypatch, num_train=40, num_test=20):
+    """Make load_cifar10 return small arrays; image i's red plane is all i (its
+    id, whatever the crop or flip), its labels i % 10. Returns (arrays, calls)."""
+    rng = np.random.default_rng(0)
+    arrays, calls = {'classes': [str(i) for i in range(10)]}, []
+    for split, n in (('train', num_train), ('test', num_test)):
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        images[:, :, :, 0] = np.arange(n)[:, None, None]
+        arrays[split] = images, np.arange(n, dtype=np.int64) % 10
+
+    def load(root=None, download=True):
+        calls.append((root, download))
+        return arrays
+
+    monkeypatch.setattr(cifar10, 'load_cifar10', load)
+    return arrays, calls
+
+
+def ids(loader):
+    """The ids of the images of one pass, in the order served, and the batches."""
+    batches = [(X.asnumpy(), y.asnumpy()) for X, y in loader]
+    return np.concatenate([np.rint(X[:, 0, 0, 0] * 255) for X, _ in batches]).astype(int), batches
+
+
+def test_cifar_loaders_take_subsets_and_shards_of_what_load_cifar10_gives(monkeypatch):
+    from d2lnets.data.batches import balanced_subset, load_data_cifar10
+    arrays, calls = fake_cifar(monkeypatch)
+    labels = arrays['train'][1]
+    train, test = load_data_cifar10(4, root='/somewhere', download=False, num_train=20,
+                                    num_test=10, seed=4, num_parts=2, part_index=1,
+                                    num_workers=0)
+    assert calls == [('/somewhere', False)]
+    assert (train.num_examples, test.num_examples) == (10, 10)
+    assert sorted(ids(train)[0]) == sorted(balanced_subset(labels, 20, 4)[1::2])
+    assert list(ids(test)[0]) == list(balanced_subset(arrays['test'][1], 10, 4))
+    # By default: seed 0, part 0 of a shard, every image, download allowed.
+    train, _ = load_data_cifar10(4, num_train=20, num_parts=2, num_workers=0)
+    assert calls[-1] == (None, True)
+    assert sorted(ids(train)[0]) == sorted(balanced_subset(labels, 20, 0)[0::2])
+    train, test = load_data_cifar10(4, num_workers=0)
+    assert (train.num_examples, test.num_examples) == (40, 20)
+
+
+def test_cifar_training_batches_are_shuffled_and_flipped_test_batches_in_order(monkeypatch):
+    from d2lnets.data.batches import load_data_cifar10
+    arrays, _ = fake_cifar(monkeypatch)
+    np.random.seed(0)  # the loader's sampler shuffles with NumPy's global generator
+    train, test = load_data_cifar10(8, crop_scale=(1.0, 1.0), num_workers=0)
+    order, batches = ids(train)
+    assert sorted(order) == list(range(40)) and list(order) != list(range(40))
+    images, labels = arrays['train']
+    flipped = 0
+    for X, y in batches:
+        assert X.shape[1:] == (3, 32, 32)
+        for x, label in zip(X, y):
+            image = images[int(round(x[0, 0, 0] * 255))].transpose(2, 0, 1) / 255
+            assert label == labels[int(round(x[0, 0, 0] * 255))]
+            same = np.allclose(x, image, atol=1e-6)  # crop of the whole image: no crop
+            flipped += not same
+            assert same or np.allclose(x, image[:, :, ::-1], atol=1e-6)
+    assert 0 < flipped < 40
+    order, batches = ids(test)
+    assert list(order) == list(range(20))
+    np.testing.assert_allclose(np.concatenate([X for X, _ in batches]),
+                               arrays['test'][0].transpose(0, 3, 1, 2) / 255, atol=1e-6)
+
+
+def test_cifar_resize_applies_to_training_and_test_images(monkeypatch):
+    from mxnet.gluon.data.vision import transforms
+
+    from d2lnets.data.batches import load_data_cifar10
+    arrays, _ = fake_cifar(monkeypatch)
+    train, test = load_data_cifar10(8, resize=40, num_workers=0)
+    assert next(iter(train))[0].shape == (8, 3, 40, 40)
+    X, _ = next(iter(test))
+    expected = transforms.ToTensor()(transforms.Resize(40)(mx.nd.array(arrays['test'][0][0],
+                                                                         dtype='uint8')))
+    np.testing.assert_allclose(X[0].asnumpy(), expected.asnumpy(), atol=1e-6)
+
+
+def test_cifar_loaders_use_the_worker_count_given_else_two(monkeypatch):
+    from d2lnets.data.batches import load_data_cifar10
+    fake_cifar(monkeypatch)
+    assert [loader._num_workers for loader in load_data_cifar10(8, num_workers=1)] == [1, 1]
+    assert [loader._num_workers for loader in load_data_cifar10(8)] == [2, 2]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(batch_size=0), 'batch_size must be a positive integer, got 0'),
+    (dict(batch_size=8, num_workers=-1),
+     'num_workers must be 0 (load in this process) or more, got -1'),
+    (dict(batch_size=8, num_workers=2.5),
+     'num_workers must be 0 (load in this process) or more, got 2.5'),
+    (dict(batch_size=8, num_workers=True),
+     'num_workers must be 0 (load in this process) or more, got True'),
+])
+def test_bad_cifar_loader_arguments_are_refused_in_one_line(monkeypatch, kwargs, message):
+    from d2lnets.data.batches import load_data_cifar10
+    _, calls = fake_cifar(monkeypatch)
+    with pytest.raises(ValueError) as info:
+        load_data_cifar10(**kwargs)
+    assert str(info.value) == message and calls == []
