@@ -192,10 +192,11 @@ def test_rgb_shift_moves_every_pixel_by_one_colour_offset_within_range():
     assert np.abs(offsets[0]).max() > 0.01
 
 
-@pytest.mark.parametrize('transform', [augment.random_resized_crop_flip(),
-                                       augment.vgg_paper_train(), augment.evaluation()])
-def test_pipelines_give_normalized_224_tensors(transform):
-    out = transform(photo()).asnumpy()
+@pytest.mark.parametrize('pipeline', ['random_resized_crop_flip', 'vgg_paper_train',
+                                      'evaluation'])
+def test_pipelines_give_normalized_224_tensors(pipeline):
+    # Built in the test, not at collection, so that mutation testing sees it built.
+    out = getattr(augment, pipeline)()(photo()).asnumpy()
     assert out.shape == (3, 224, 224) and out.dtype == np.float32
     lowest = (0 - np.array(augment.IMAGENET_MEAN)) / np.array(augment.IMAGENET_STD)
     highest = (1 - np.array(augment.IMAGENET_MEAN)) / np.array(augment.IMAGENET_STD)
@@ -323,3 +324,82 @@ def test_bad_cifar_loader_arguments_are_refused_in_one_line(monkeypatch, kwargs,
     with pytest.raises(ValueError) as info:
         load_data_cifar10(**kwargs)
     assert str(info.value) == message and calls == []
+
+
+# Augmentations pinned down by mutation testing (docs/results.md) ----------------
+
+def blocks(block):
+    yield block
+    for child in block._children.values():
+        yield from blocks(child)
+
+
+def test_the_vgg_papers_defaults_s_from_256_to_512_crop_224_alpha_0_1():
+    jitter = augment.ScaleJitter()
+    assert (jitter.smin, jitter.smax, jitter.size) == (256, 512, 224)
+    assert augment.RGBShift()._lighting._alpha == 0.1
+    found = {type(b).__name__: b for b in blocks(augment.vgg_paper_train())}
+    jitter = found['ScaleJitter']
+    assert (jitter.smin, jitter.smax, jitter.size) == (256, 512, 224)
+    assert found['RandomLighting']._alpha == 0.1
+    small = augment.vgg_paper_train(smin=40, smax=50, size=32, alpha=0.2)
+    assert small(photo(60, 80)).shape == (3, 32, 32)
+    assert augment.random_resized_crop_flip()(photo()).shape == (3, 224, 224)
+
+
+def test_scale_jitter_draws_every_scale_and_every_crop_position_and_follows_its_seed(
+        monkeypatch):
+    """A 3 x 5 image at S = 3 (no rescaling) and 2 x 2 crops: the crop starts at
+    any of rows 0-1 and columns 0-3; S is drawn from smin..smax, both included."""
+    pixels = (10 * np.arange(3)[:, None] + np.arange(5)).astype(np.uint8)
+    img = mx.nd.array(np.repeat(pixels[:, :, None], 3, axis=2), dtype='uint8')
+    jitter = augment.ScaleJitter(3, 3, 2, seed=0)
+    corners = {int(jitter(img)[0, 0, 0].asscalar()) for _ in range(200)}
+    assert corners == {10 * top + left for top in (0, 1) for left in range(4)}
+    first = [augment.ScaleJitter(256, 512, 224, seed=3)(photo()).asnumpy() for _ in range(2)]
+    np.testing.assert_array_equal(first[0], first[1])
+    sides, resize_short = [], augment.image.resize_short
+
+    def spy(image, size):
+        sides.append(size)
+        return resize_short(image, size)
+
+    monkeypatch.setattr(augment.image, 'resize_short', spy)
+    jitter = augment.ScaleJitter(2, 4, 2, seed=0)
+    assert all(jitter(img).shape == (2, 2, 3) for _ in range(100))
+    assert set(sides) == {2, 3, 4}
+
+
+def test_scale_jitter_accepts_a_single_scale_and_a_crop_as_large_as_it():
+    assert augment.ScaleJitter(224, 224, 224)(photo()).shape == (224, 224, 3)
+    assert augment.ScaleJitter(256, 256, 224)(photo()).shape == (224, 224, 3)
+
+
+def test_rgb_shift_clips_to_0_and_255_exactly():
+    img = mx.nd.array(np.tile(np.array([0, 255], dtype=np.uint8)[:, None, None], (1, 4, 3)),
+                      dtype='uint8')  # a row of black, a row of white
+    ups = downs = 0
+    for seed in range(6):
+        mx.random.seed(seed)
+        offset = mx.gluon.data.vision.transforms.RandomLighting(1.0)(
+            mx.nd.zeros((1, 1, 3))).asnumpy().reshape(3)
+        mx.random.seed(seed)
+        out = augment.RGBShift(alpha=1.0)(img).asnumpy()
+        np.testing.assert_allclose(out, np.clip(img.asnumpy() + offset, 0, 255), atol=1e-4)
+        ups, downs = ups + (offset > 0.5).any(), downs + (offset < -0.5).any()
+    assert ups and downs  # both ends were clipped
+
+
+def test_to_input_normalizes_with_imagenets_mean_and_deviation():
+    img = photo(5, 6)
+    expected = ((img.asnumpy().astype(np.float64) / 255 - augment.IMAGENET_MEAN)
+                / augment.IMAGENET_STD).transpose(2, 0, 1)
+    np.testing.assert_allclose(augment.to_input()(img).asnumpy(), expected, atol=1e-5)
+
+
+def test_evaluation_resizes_the_shorter_side_to_256_keeping_the_ratio_then_crops_the_centre():
+    img = photo(300, 400)
+    resized = mx.image.imresize(img, 341, 256)  # 400 x 256 / 300 = 341.3
+    centre = resized[16:240, 58:282]
+    expected = augment.to_input()(centre).asnumpy()
+    np.testing.assert_allclose(augment.evaluation()(img).asnumpy(), expected, atol=1e-5)
