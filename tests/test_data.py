@@ -5,10 +5,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from d2lnets.data import fashion_mnist as fm
 from d2lnets.data.batches import (ImageBatches, balanced_subset, load_data_fashion_mnist,
                                   shard_indices, subsets_and_shard)
-from d2lnets.data.idx import payload_sha256, read_gzip_bytes, write_idx
 from d2lnets.data.sources import DataNotFoundError
 
 
@@ -226,32 +224,10 @@ def test_a_bad_seed_is_refused_in_one_line(seed, message):
     assert str(info.value) == f'seed must be a whole number in 0..4294967295, {message}'
 
 
-# load_data_fashion_mnist on a small stand-in of the four files
+# load_data_fashion_mnist on a small stand-in of the four files (conftest.py)
 
-@pytest.fixture
-def stand_in(tmp_path, monkeypatch):
-    """A root of four small IDX files (40 training images, 4 per class; 20 test
-    images) that the checksum table trusts, and no other copy anywhere."""
-    rng = np.random.default_rng(5)
-    root = tmp_path / 'root'
-    root.mkdir()
-    arrays = {('train', 'images'): rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
-              ('train', 'labels'): (np.arange(40) % 10).astype(np.uint8),
-              ('test', 'images'): rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-              ('test', 'labels'): (np.arange(20) % 10).astype(np.uint8)}
-    table = {}
-    for key, (name, _) in fm.FILES.items():
-        write_idx(root / name, arrays[key])
-        table[key] = (name, payload_sha256(read_gzip_bytes(root / name)))
-    monkeypatch.setattr(fm, 'FILES', table)
-    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'mxnet-home'))
-    monkeypatch.delenv(fm.ENV_VAR, raising=False)
-    monkeypatch.setattr(fm, 'DEBIAN_DIR', str(tmp_path / 'debian'))
-    return root, arrays
-
-
-def test_load_data_reads_the_root_and_passes_on_its_options(stand_in):
-    root, arrays = stand_in
+def test_load_data_reads_the_root_and_passes_on_its_options(fashion_stand_in):
+    root, arrays = fashion_stand_in
     train, test = load_data_fashion_mnist(4, root=str(root), ctx=mx.cpu(1), seed=9)
     assert (train.num_examples, test.num_examples) == (40, 20)
     np.testing.assert_array_equal(test.images, arrays[('test', 'images')])
@@ -274,9 +250,9 @@ def test_load_data_reads_the_root_and_passes_on_its_options(stand_in):
     assert train.seed == 0
 
 
-def test_load_data_downloads_from_the_mirrors_given_unless_told_not_to(stand_in, tmp_path,
-                                                                       mirror_server):
-    root, arrays = stand_in
+def test_load_data_downloads_from_the_mirrors_given_unless_told_not_to(fashion_stand_in,
+                                                                       tmp_path, mirror_server):
+    root, arrays = fashion_stand_in
     mirrors = (mirror_server + 'root/',)
     with pytest.raises(DataNotFoundError, match='download disabled'):
         load_data_fashion_mnist(4, root=str(tmp_path / 'empty'), download=False,
@@ -286,7 +262,7 @@ def test_load_data_downloads_from_the_mirrors_given_unless_told_not_to(stand_in,
     assert sorted(os.listdir(tmp_path / 'new')) == sorted(os.listdir(root))
 
 
-def test_the_largest_seed_is_accepted(stand_in):
-    root, _ = stand_in
+def test_the_largest_seed_is_accepted(fashion_stand_in):
+    root, _ = fashion_stand_in
     train, _ = load_data_fashion_mnist(4, root=str(root), seed=2 ** 32 - 1)
     assert train.seed == 2 ** 32 - 1 and len(epoch_orders(train)) == 40
