@@ -403,3 +403,172 @@ def test_evaluation_resizes_the_shorter_side_to_256_keeping_the_ratio_then_crops
     centre = resized[16:240, 58:282]
     expected = augment.to_input()(centre).asnumpy()
     np.testing.assert_allclose(augment.evaluation()(img).asnumpy(), expected, atol=1e-5)
+
+
+# Image folders pinned down by mutation testing (docs/results.md) ----------------
+
+def png_bytes(width=3, height=2):
+    import io
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((height, width, 3), dtype=np.uint8)).save(buffer, 'PNG')
+    return buffer.getvalue()
+
+
+def png_header(width, height, chunk=b'IHDR'):
+    """A PNG signature, an IHDR chunk saying width x height, and an IEND chunk."""
+    return (image_folder.PNG_SIGNATURE + (13).to_bytes(4, 'big') + chunk
+            + width.to_bytes(4, 'big') + height.to_bytes(4, 'big') + bytes(9)
+            + bytes(4) + image_folder.PNG_END)
+
+
+def bmp(promised, size):
+    return (b'BM' + promised.to_bytes(4, 'little') + b'\x07' * 10)[:size].ljust(size, b'\x00')
+
+
+@pytest.mark.parametrize('content, problem', [
+    (b'', 'is empty (0 bytes)'),
+    (b'\xff\xd8' + bytes(range(256)) * 2 + b'\xff\xd9', None),
+    (b'\xff\xd8 body \xff\xd9\x00\r\n\x00', None),
+    (b'\xff\xd8 body \xff\xd9X', 'is a cut-off JPEG (no end-of-image marker)'),
+    (b'\xff\xd8' + bytes(200), 'is a cut-off JPEG (no end-of-image marker)'),
+    (png_bytes(), None),
+    (png_bytes()[:-8], 'is a cut-off PNG (no IEND chunk)'),
+    (png_header(24495, 24495), None),  # 1.8e9 values: decodable
+    (png_header(30000, 30000), 'is a damaged PNG (header says 30000x30000)'),  # 2.7e9: not
+    (png_header(0, 7), 'is a damaged PNG (header says 0x7)'),
+    (png_header(5, 7, chunk=b'IDAT'), 'is a damaged PNG (header says 5x7)'),
+    (bmp(6, 6), None),
+    (bmp(100, 100), None),
+    (bmp(1000, 100), 'is a cut-off BMP (100 of 1000 bytes)'),
+    (bmp(0x0701, 7), 'is a cut-off BMP (7 of 1793 bytes)'),
+    (b'not an image', 'is not a JPEG, PNG or BMP image'),
+])
+def test_image_problem_of_each_kind_of_file(tmp_path, content, problem):
+    path = tmp_path / 'image.bin'
+    path.write_bytes(content)
+    assert image_folder.image_problem(str(path)) == problem
+
+
+def test_list_images_messages_and_what_it_ignores(tmp_path):
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.list_images(str(tmp_path / 'missing'))
+    assert str(info.value) == (f'{tmp_path / "missing"} is not a folder; give the folder that '
+                               f'holds one sub-folder of images per class')
+    root = make_folder(tmp_path / 'photos', {'cat': 2, 'dog': 0})
+    (root / 'README.txt').write_text('not a class')
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.list_images(str(root))
+    assert str(info.value) == (f'class dog in {root} has no usable image; add images or remove '
+                               f'the folder {root / "dog"}')
+    (root / 'dog' / 'empty.png').write_bytes(b'')
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.list_images(str(root))
+    assert str(info.value) == (f'class dog in {root} has no usable image (1 unreadable skipped); '
+                               f'add images or remove the folder {root / "dog"}')
+    (root / 'dog' / 'one.png').write_bytes(png_bytes())
+    classes, items, skipped = image_folder.list_images(str(root))
+    assert classes == ['cat', 'dog'] and len(items) == 3 and len(skipped) == 1
+    empty = tmp_path / 'empty'
+    (empty / 'cat').mkdir(parents=True)
+    (empty / 'cat' / 'a.jpg').write_bytes(b'')
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.list_images(str(empty))
+    assert str(info.value) == (f'{empty} holds no usable images: expected {empty}/<class name>/'
+                               f'<image> with extensions .jpg, .jpeg, .png, .bmp '
+                               f'(1 unreadable skipped)')
+
+
+def test_skipped_report_names_the_first_file_and_counts_the_rest():
+    assert image_folder.skipped_report('/r', []) is None
+    one = [('/r/a/1.jpg', 'is empty (0 bytes)')]
+    assert image_folder.skipped_report('/r', one) == (
+        'skipped 1 unreadable image file(s) in /r: /r/a/1.jpg is empty (0 bytes); '
+        'fix or remove them')
+    two = one + [('/r/b/2.png', 'is a cut-off PNG (no IEND chunk)')]
+    assert image_folder.skipped_report('/r', two) == (
+        'skipped 2 unreadable image file(s) in /r: /r/a/1.jpg is empty (0 bytes), and 1 more; '
+        'fix or remove them')
+
+
+def test_split_defaults_copy_with_seed_0_and_a_tenth_for_val(tmp_path):
+    source = make_folder(tmp_path / 'photos', {'cat': 20, 'dog': 10})
+    (tmp_path / 'a').mkdir()  # an existing empty folder is fine
+    counts = image_folder.split_image_folder(source, tmp_path / 'a')
+    assert counts == {'train': 27, 'val': 3, 'skipped': []}
+    image_folder.split_image_folder(source, tmp_path / 'b', val_fraction=0.1, seed=0)
+    assert files_in(tmp_path / 'a') == files_in(tmp_path / 'b')
+    copied = tmp_path / 'a' / 'train' / 'cat' / sorted(os.listdir(tmp_path / 'a' / 'train'
+                                                                  / 'cat'))[0]
+    assert os.stat(copied).st_nlink == 1  # a copy, not a link
+    for fraction in (0, 1):
+        with pytest.raises(image_folder.ImageFolderError) as info:
+            image_folder.split_image_folder(source, tmp_path / f'c{fraction}', fraction)
+        assert str(info.value) == f'val fraction {fraction} must lie between 0 and 1'
+
+
+def test_class_index_round_trip_and_its_errors(tmp_path):
+    path = tmp_path / 'classes.txt'
+    image_folder.write_class_index(path, ['hot dog ', 'BOX', 'x'])
+    assert image_folder.read_class_index(path) == ['hot dog ', 'BOX', 'x']
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.read_class_index(tmp_path / 'missing.txt')
+    assert str(info.value) == (f'cannot read the class index {tmp_path / "missing.txt"} '
+                               f'(No such file or directory)')
+    path.write_text('\n\n')
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        image_folder.read_class_index(path)
+    assert str(info.value) == f'the class index {path} names no class'
+
+
+def test_dataset_keeps_its_root_and_applies_its_transform(tmp_path):
+    source = make_folder(tmp_path / 'photos', {'cat': 1, 'dog': 1})
+    dataset = image_folder.ImageFolderDataset(str(source), transform=augment.to_input())
+    assert dataset.root == str(source)
+    image, label = dataset[1]
+    expected = augment.to_input()(image_folder.read_image(str(source / 'dog' / '000.png')))
+    assert label == 1 and image.shape == (3, 40, 60)
+    np.testing.assert_array_equal(image.asnumpy(), expected.asnumpy())
+    (source / 'dog' / '000.png').write_bytes(b'\xff\xd8 damaged inside \xff\xd9')
+    with pytest.raises(image_folder.ImageFolderError) as info:
+        dataset[1]
+    assert str(info.value) == (f'{source / "dog" / "000.png"} cannot be read as an image '
+                               f'(MXNetError: Check failed: !res.empty(): Decoding failed. '
+                               f'Invalid image file.); remove or replace it')
+
+
+def test_split_command_help_output_and_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        image_folder.main(['--help'])
+    assert info.value.code == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    for text in ('usage: python -m d2lnets.data.image_folder [-h] [--val VAL] [--seed SEED] '
+                 '[--link] source target',
+                 'Split a folder of class sub-folders into train and val, and write the class '
+                 'index.',
+                 'source folder with one sub-folder of images per class',
+                 'target new folder for train/, val/ and classes.txt',
+                 '--val VAL fraction of each class for val (default: 0.1, i.e. 9:1)',
+                 '--seed SEED seeds the split (default: 0)',
+                 '--link hard-link the files instead of copying them'):
+        assert text in out
+    source = make_folder(tmp_path / 'photos', {'cat': 5, 'dog': 5})
+    (source / 'dog' / 'empty.jpg').write_bytes(b'')
+    image_folder.main([str(source), str(tmp_path / 'a')])
+    target = tmp_path / 'a'
+    assert capsys.readouterr().out.splitlines() == [
+        f'skipped 1 unreadable image file(s) in {source}: {source / "dog" / "empty.jpg"} is '
+        f'empty (0 bytes); fix or remove them',
+        f'8 images in {target / "train"}, 2 in {target / "val"}; class index '
+        f'{target / "classes.txt"}']
+    image_folder.split_image_folder(source, tmp_path / 'b', seed=0)
+    image_folder.main([str(source), str(tmp_path / 'c'), '--seed', '3'])
+    image_folder.split_image_folder(source, tmp_path / 'd', seed=3)
+    assert files_in(tmp_path / 'a') == files_in(tmp_path / 'b')
+    assert files_in(tmp_path / 'c') == files_in(tmp_path / 'd') != files_in(tmp_path / 'a')
+    (tmp_path / 'a-file').write_text('x')
+    with pytest.raises(SystemExit) as info:
+        image_folder.main([str(source), str(tmp_path / 'a-file' / 'split')])
+    assert info.value.code == (
+        f'python -m d2lnets.data.image_folder: error: cannot write '
+        f'{tmp_path / "a-file" / "split"} (Not a directory: {tmp_path / "a-file" / "split"}); '
+        f'give a folder you can write')
