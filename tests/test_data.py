@@ -266,3 +266,11 @@ def test_the_largest_seed_is_accepted(fashion_stand_in):
     root, _ = fashion_stand_in
     train, _ = load_data_fashion_mnist(4, root=str(root), seed=2 ** 32 - 1)
     assert train.seed == 2 ** 32 - 1 and len(epoch_orders(train)) == 40
+
+
+def test_subsets_and_shard_take_part_0_by_default():
+    arrays = {split: (np.arange(n)[:, None, None] * np.ones((1, 2, 2), dtype=np.int64),
+                      np.arange(n) % 5) for split, n in (('train', 10), ('test', 5))}
+    splits = subsets_and_shard(arrays, None, None, seed=0, num_parts=2)
+    np.testing.assert_array_equal(splits['train'][1], [0, 2, 4, 1, 3])
+    np.testing.assert_array_equal(splits['train'][0][:, 0, 0], [0, 2, 4, 6, 8])

@@ -572,3 +572,96 @@ def test_split_command_help_output_and_errors(tmp_path, capsys):
         f'python -m d2lnets.data.image_folder: error: cannot write '
         f'{tmp_path / "a-file" / "split"} (Not a directory: {tmp_path / "a-file" / "split"}); '
         f'give a folder you can write')
+
+
+# CIFAR-10 files pinned down by mutation testing (docs/results.md) --------------
+
+def test_cifar_search_places_and_a_root_that_is_the_folder_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
+    monkeypatch.delenv(cifar10.ENV_VAR, raising=False)
+    cache = str(tmp_path / 'home' / 'datasets' / 'cifar10')
+    assert cifar10.cache_dir() == cache
+    assert cifar10.search_dirs() == [cache, os.path.join(cache, cifar10.FOLDER)]
+    monkeypatch.setenv(cifar10.ENV_VAR, str(tmp_path / 'env'))
+    assert cifar10.search_dirs() == [str(tmp_path / 'env'),
+                                     str(tmp_path / 'env' / cifar10.FOLDER),
+                                     cache, os.path.join(cache, cifar10.FOLDER)]
+    assert cifar10.search_dirs('/r') == ['/r', os.path.join('/r', cifar10.FOLDER)]
+    checksums, _ = write_cifar(tmp_path / 'data')
+    data = cifar10.load_cifar10(str(tmp_path / 'data' / cifar10.FOLDER), download=False,
+                                checksums=checksums)
+    assert data['train'][0].shape == (20, 32, 32, 3)
+    assert data['classes'] == ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
+                               'horse', 'ship', 'truck']
+    # Without a checksum table the files are read as they are.
+    assert cifar10.load_cifar10(str(tmp_path / 'data'), download=False,
+                                checksums=None)['test'][0].shape == (4, 32, 32, 3)
+
+
+def test_cifar_messages_in_full(tmp_path, monkeypatch, mirror_server):
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
+    monkeypatch.delenv(cifar10.ENV_VAR, raising=False)
+    empty = tmp_path / 'empty'
+    with pytest.raises(DataNotFoundError) as info:
+        cifar10.load_cifar10(str(empty), download=False)
+    assert str(info.value) == (
+        f'CIFAR-10 not found in {empty}, {empty / cifar10.FOLDER} (download disabled). Fix: '
+        f'unpack {cifar10.ARCHIVE_URL} so that cifar-10-batches-py/ lies in '
+        f'{cifar10.cache_dir()} or in the directory given as root / $D2LNETS_CIFAR10.')
+    url = mirror_server + 'missing.tar.gz'
+    with pytest.raises(DataNotFoundError) as info:
+        cifar10.load_cifar10(str(empty), url=url)
+    assert f'({f"download into {empty} failed: File not found"}). Fix: unpack {url} so' \
+        in str(info.value)
+    checksums, _ = write_cifar(tmp_path / 'bad')
+    path = tmp_path / 'bad' / cifar10.FOLDER / 'test_batch'
+    expected = checksums['test_batch']
+    path.write_bytes(b'other')
+    with pytest.raises(cifar10.CorruptFileError) as info:
+        cifar10.load_cifar10(str(tmp_path / 'bad'), download=False, checksums=checksums)
+    assert str(info.value) == (f'{path}: checksum mismatch (md5 '
+                               f'{hashlib.md5(b"other").hexdigest()}, expected {expected}): the '
+                               f'file is damaged or not CIFAR-10; delete it')
+
+
+def test_cifar_batches_whose_labels_do_not_match_are_refused(tmp_path):
+    write_cifar(tmp_path)
+    folder = tmp_path / cifar10.FOLDER
+    batch = pickle.loads((folder / 'test_batch').read_bytes())
+    batch[b'labels'].append(3)
+    (folder / 'test_batch').write_bytes(pickle.dumps(batch))
+    with pytest.raises(cifar10.CorruptFileError) as info:
+        cifar10.load_cifar10(str(tmp_path), download=False, checksums=None)
+    assert str(info.value) == f'{folder}: 4 images but 5 labels'
+    del batch[b'labels']
+    (folder / 'test_batch').write_bytes(pickle.dumps(batch))
+    with pytest.raises(cifar10.CorruptFileError) as info:
+        cifar10.load_cifar10(str(tmp_path), download=False, checksums=None)
+    assert str(info.value) == f"{folder}: not CIFAR-10 batches (b'labels')"
+
+
+def test_cifar_download_into_the_root_unpacks_only_the_folder(tmp_path, mirror_server,
+                                                              monkeypatch):
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
+    source = tmp_path / 'source'
+    checksums, _ = write_cifar(source)
+    (source / 'stray.txt').write_text('not part of CIFAR-10')
+    archive = tmp_path / 'cifar-10-python.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(source / cifar10.FOLDER, arcname=cifar10.FOLDER)
+        tar.add(source / 'stray.txt', arcname='stray.txt')
+    url = mirror_server + archive.name
+    root = tmp_path / 'root'
+    with pytest.raises(DataNotFoundError) as info:
+        cifar10.load_cifar10(str(root), url=url, checksums=checksums, archive_md5='0' * 32)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    assert f'download into {root} failed: {url}: md5 {md5}, expected {"0" * 32})' \
+        in str(info.value)
+    assert os.listdir(root) == []  # the archive is removed, also when refused
+    monkeypatch.setenv(cifar10.ENV_VAR, str(tmp_path / 'env'))
+    data = cifar10.load_cifar10(str(root), url=url, checksums=checksums, archive_md5=md5)
+    assert data['train'][0].shape == (20, 32, 32, 3)
+    assert os.listdir(root) == [cifar10.FOLDER]
+    assert not (tmp_path / 'env').exists() and not (tmp_path / 'home').exists()
+    data = cifar10.load_cifar10(url=url, checksums=checksums, archive_md5=md5)
+    assert os.listdir(tmp_path / 'env') == [cifar10.FOLDER]
