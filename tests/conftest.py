@@ -20,6 +20,7 @@ import functools
 import http.server
 import threading
 
+import numpy as np
 import pytest
 
 
@@ -38,3 +39,28 @@ def mirror_server(tmp_path):
     yield f'http://127.0.0.1:{server.server_address[1]}/'
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def fashion_stand_in(tmp_path, monkeypatch):
+    """A root of four small Fashion-MNIST IDX files (40 training images, 4 per
+    class; 20 test images, 2 per class) that the checksum table trusts, and no
+    other copy anywhere; yields (root, {(split, part): array})."""
+    from d2lnets.data import fashion_mnist as fm
+    from d2lnets.data.idx import payload_sha256, read_gzip_bytes, write_idx
+    rng = np.random.default_rng(5)
+    root = tmp_path / 'root'
+    root.mkdir()
+    arrays = {('train', 'images'): rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+              ('train', 'labels'): (np.arange(40) % 10).astype(np.uint8),
+              ('test', 'images'): rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+              ('test', 'labels'): (np.arange(20) % 10).astype(np.uint8)}
+    table = {}
+    for key, (name, _) in fm.FILES.items():
+        write_idx(root / name, arrays[key])
+        table[key] = (name, payload_sha256(read_gzip_bytes(root / name)))
+    monkeypatch.setattr(fm, 'FILES', table)
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'mxnet-home'))
+    monkeypatch.delenv(fm.ENV_VAR, raising=False)
+    monkeypatch.setattr(fm, 'DEBIAN_DIR', str(tmp_path / 'debian'))
+    return root, arrays

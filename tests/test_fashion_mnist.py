@@ -4,7 +4,11 @@ Generated stand-ins (with their own checksum table) test the search order and
 the downloads from a web server on loopback; the real files test the real table.
 """
 import os
+import re
 import shutil
+import socket
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -149,3 +153,111 @@ def test_real_files_pass_the_real_checksums():
     np.testing.assert_array_equal(np.bincount(train_y), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(test_y), [1000] * 10)
     assert fm.get_fashion_mnist_labels(train_y[:3]) == ['ankle boot', 't-shirt', 't-shirt']
+
+
+def test_without_mxnet_home_the_cache_is_mxnets_own_default(tmp_path, monkeypatch):
+    """~/.mxnet/datasets/<name>, where MXNet itself caches data sets."""
+    import mxnet as mx
+
+    from d2lnets.data.sources import mxnet_dataset_dir
+    monkeypatch.delenv('MXNET_HOME', raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert mxnet_dataset_dir('fashion-mnist') == str(tmp_path / '.mxnet' / 'datasets'
+                                                     / 'fashion-mnist')
+    assert fm.mxnet_cache_dir() == os.path.join(mx.base.data_dir(), 'datasets', 'fashion-mnist')
+
+
+# Messages, warnings and downloads pinned down by mutation testing
+# (docs/results.md, "Mutation testing").
+
+def test_the_whole_message_when_nothing_is_found(places):
+    """Every place searched, every problem, and the fix with the first mirror."""
+    shutil.copytree(places['trusted'], places['debian'])
+    labels = places['debian'] / fm.FILES[('test', 'labels')][0]
+    write_idx(labels, np.zeros(10, dtype=np.uint8))
+    got, expected = payload_sha256(read_gzip_bytes(labels)), fm.FILES[('test', 'labels')][1]
+    cache, debian = places['cache'], places['debian']
+    with pytest.warns(UserWarning), pytest.raises(fm.DataNotFoundError) as info:
+        fm.load_arrays(download=False, mirrors=())
+    assert str(info.value) == (
+        f'Fashion-MNIST not found in {cache}, {debian} ({labels}: checksum mismatch (sha256 '
+        f'{got[:12]}..., expected {expected[:12]}...): the file is corrupt; delete it; '
+        f"download disabled). Fix: install Debian's package "
+        f'(sudo apt-get install dataset-fashion-mnist), or put the four .gz files from '
+        f'{fm.MIRRORS[0]} into {cache} or the directory given as root / $D2LNETS_FASHION_MNIST.')
+    with pytest.warns(UserWarning), pytest.raises(fm.DataNotFoundError) as info:
+        fm.load_arrays(download=False, mirrors=('http://mirror.example/a/', 'http://b/'))
+    assert 'the four .gz files from http://mirror.example/a/ into' in str(info.value)
+
+
+def test_a_skipped_place_is_warned_about_at_the_callers_line_with_both_checksums(places):
+    shutil.copytree(places['trusted'], places['cache'])
+    path = places['cache'] / fm.FILES[('train', 'labels')][0]
+    write_idx(path, np.full(20, 3, dtype=np.uint8))
+    got = payload_sha256(read_gzip_bytes(path))
+    expected = fm.FILES[('train', 'labels')][1]
+    with pytest.warns(UserWarning) as record, pytest.raises(fm.DataNotFoundError):
+        fm.load_arrays(download=False)
+    assert len(record) == 1
+    assert str(record[0].message) == (
+        f'skipping {places["cache"]}: {path}: checksum mismatch (sha256 {got[:12]}..., '
+        f'expected {expected[:12]}...): the file is corrupt; delete it')
+    # The line that called load_arrays; under mutmut, its trampoline is that caller.
+    assert record[0].filename == __file__ or record[0].filename.endswith(
+        os.path.join('mutmut', 'mutation', 'trampoline.py'))
+
+
+def test_only_the_files_missing_from_the_target_are_downloaded(places, mirror_server, tmp_path):
+    """Three good files stay; the mirror, which has only the fourth, is enough."""
+    missing = fm.FILES[('test', 'labels')][0]
+    shutil.copytree(places['trusted'], places['cache'])
+    (places['cache'] / missing).unlink()
+    before = {name: os.stat(places['cache'] / name).st_mtime_ns
+              for name in os.listdir(places['cache'])}
+    (tmp_path / 'one-file').mkdir()
+    shutil.copy(places['trusted'] / missing, tmp_path / 'one-file' / missing)
+    arrays = fm.load_arrays(mirrors=(mirror_server + 'one-file/',))
+    np.testing.assert_array_equal(arrays['test'][1], np.arange(10))
+    assert {name: os.stat(places['cache'] / name).st_mtime_ns for name in before} == before
+
+
+def test_each_mirrors_failure_is_named_in_the_message(places, mirror_server, tmp_path):
+    name = fm.FILES[('train', 'images')][0]
+    bad = tmp_path / 'bad-mirror'
+    bad.mkdir()
+    (bad / name).write_bytes(b'cut')
+    mirrors = (mirror_server + 'missing/', mirror_server + 'bad-mirror/')
+    with pytest.raises(fm.DataNotFoundError) as info:
+        fm.load_arrays(mirrors=mirrors)
+    message = str(info.value)
+    assert (f'(download into {places["cache"]} failed: no mirror served {name} '
+            f'({mirrors[0]}{name}: File not found; {mirrors[1]}{name}: ') in message
+    assert re.search(re.escape(f'{mirrors[1]}{name}: {places["cache"]}{os.sep}.{name}.')
+                     + r'[^ ;]*\.part: not a whole gzip file \(', message)
+
+
+def test_a_mirror_that_never_answers_times_out(places, monkeypatch):
+    """A mirror that takes the connection and never answers costs the timeout,
+    not the rest of the day."""
+    monkeypatch.setattr(fm, 'DOWNLOAD_TIMEOUT_S', 0.3)
+    listener = socket.create_server(('127.0.0.1', 0))
+    done = threading.Event()
+
+    def hold():
+        conn, _ = listener.accept()
+        done.wait(10)  # long enough to tell a timeout from none; then hang up
+        conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    url = f'http://127.0.0.1:{listener.getsockname()[1]}/'
+    start = time.monotonic()
+    try:
+        with pytest.raises(fm.DataNotFoundError) as info:
+            fm.load_arrays(mirrors=(url,))
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+    assert time.monotonic() - start < 5
+    assert f'{url}{fm.FILES[("train", "images")][0]}: timed out)' in str(info.value)

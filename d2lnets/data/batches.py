@@ -67,7 +67,7 @@ class ImageBatches:
     def _batch(self, index):
         raw = nd.array(self.images[index], ctx=self.ctx, dtype='uint8').astype('float32') / 255
         X = raw.transpose((0, 3, 1, 2)) if raw.ndim == 4 else raw.expand_dims(axis=1)
-        if self.resize is not None and self.resize != X.shape[-1]:
+        if self.resize is not None and X.shape[2:] != (self.resize, self.resize):
             X = nd.contrib.BilinearResize2D(X, height=self.resize, width=self.resize,
                                             align_corners=False)
         y = nd.array(self.labels[index], ctx=self.ctx, dtype='float32')
