@@ -166,14 +166,20 @@ def photo(height=300, width=400, seed=0):
     return mx.nd.array(rng.integers(0, 256, size=(height, width, 3)), dtype='uint8')
 
 
-def test_scale_jitter_rescales_the_shorter_side_into_its_range_then_crops(monkeypatch):
+def spy_on_resize_short(monkeypatch):
+    """The shorter sides augment asks `image.resize_short` for, as a list that grows."""
     sides, resize_short = [], augment.image.resize_short
 
-    def spy(img, size):
+    def spy(image, size):
         sides.append(size)
-        return resize_short(img, size)
+        return resize_short(image, size)
 
     monkeypatch.setattr(augment.image, 'resize_short', spy)
+    return sides
+
+
+def test_scale_jitter_rescales_the_shorter_side_into_its_range_then_crops(monkeypatch):
+    sides = spy_on_resize_short(monkeypatch)
     jitter = augment.ScaleJitter(256, 512, 224, seed=0)
     for _ in range(20):
         assert jitter(photo()).shape == (224, 224, 3)
@@ -358,13 +364,7 @@ def test_scale_jitter_draws_every_scale_and_every_crop_position_and_follows_its_
     assert corners == {10 * top + left for top in (0, 1) for left in range(4)}
     first = [augment.ScaleJitter(256, 512, 224, seed=3)(photo()).asnumpy() for _ in range(2)]
     np.testing.assert_array_equal(first[0], first[1])
-    sides, resize_short = [], augment.image.resize_short
-
-    def spy(image, size):
-        sides.append(size)
-        return resize_short(image, size)
-
-    monkeypatch.setattr(augment.image, 'resize_short', spy)
+    sides = spy_on_resize_short(monkeypatch)
     jitter = augment.ScaleJitter(2, 4, 2, seed=0)
     assert all(jitter(img).shape == (2, 2, 3) for _ in range(100))
     assert set(sides) == {2, 3, 4}
