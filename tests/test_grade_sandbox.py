@@ -84,3 +84,17 @@ def test_a_python_under_tmp_is_bound_over_the_private_tmp(monkeypatch):
     tmp = command.index('/tmp', command.index('--tmpfs'))
     venv = command.index('/tmp/ci/repo/.venv')
     assert command[venv - 1] == '--ro-bind' and venv > tmp
+
+
+def test_a_python_reached_through_a_link_is_bound_where_it_runs_from(tmp_path, monkeypatch):
+    """A venv reached through a link runs from the link's path (`sys.executable`
+    is under it): the sandbox binds that path too, or bwrap cannot start Python."""
+    real = tmp_path / 'real-venv'
+    real.mkdir()
+    (tmp_path / 'venv').symlink_to(real)
+    monkeypatch.setattr('sys.prefix', str(tmp_path / 'venv'))
+    monkeypatch.setattr('sys.base_prefix', '/usr')
+    command = bwrap_command([], 3, [], 4, 1 << 20)
+    for root in (str(real), str(tmp_path / 'venv'), '/usr'):
+        place = command.index(root, command.index('/tmp'))
+        assert command[place - 1:place + 2] == ['--ro-bind', root, root]

@@ -66,7 +66,11 @@ def sandbox_problem():
 
 
 def _python_roots():
-    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    """The Python installation and its virtual environment, each where its
+    links lead and where this Python was started from (a venv reached through
+    a link runs from the link's path: ``sys.executable`` is under it)."""
+    roots = {path(prefix) for prefix in (sys.base_prefix, sys.prefix)
+             for path in (os.path.realpath, os.path.abspath)}
     return sorted(roots)
 
 
