@@ -219,11 +219,21 @@ def test_collect_keeps_the_results_and_the_end_of_the_output():
 
 
 def test_collect_runs_with_no_input_its_errors_in_the_output_where_and_as_asked(tmp_path):
-    run = run_collect('import os, sys\nprint(repr(sys.stdin.read()), os.getcwd(), '
-                      'os.environ.get("WHO"), flush=True)\n'
-                      'sys.stderr.write("to stderr ")\nsys.stderr.flush()\n'
-                      'sys.stdout.buffer.write(b"bad \\xff byte")', timeout=20,
-                      cwd=str(tmp_path), env={'WHO': 'the grader'})
+    # the grader's own input holds text, which the run must not read
+    saved, (read_end, write_end) = os.dup(0), os.pipe()
+    os.write(write_end, b'typed')
+    os.close(write_end)
+    os.dup2(read_end, 0)
+    os.close(read_end)
+    try:
+        run = run_collect('import os, sys\nprint(repr(sys.stdin.read()), os.getcwd(), '
+                          'os.environ.get("WHO"), flush=True)\n'
+                          'sys.stderr.write("to stderr ")\nsys.stderr.flush()\n'
+                          'sys.stdout.buffer.write(b"bad \\xff byte")', timeout=20,
+                          cwd=str(tmp_path), env={'WHO': 'the grader'})
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
     assert run.output == f"'' {tmp_path} the grader\nto stderr bad \ufffd byte"
     assert run.exit_code == 0 and run.timed_out is False
 
