@@ -385,3 +385,30 @@ def test_the_export_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['export', 'moodle', str(tmp_path / 'g.csv'), '--assignment', 'fire'])
     assert 'the following arguments are required: --roster, --out' in capsys.readouterr().err
+
+
+EXPECTATIONS = os.path.join(os.path.dirname(__file__), 'expectations')
+
+
+@pytest.mark.parametrize('command, stored', [([], 'grade_help.txt'),
+                                             (['export'], 'grade_export_help.txt')])
+def test_the_help_names_every_option(capsys, monkeypatch, command, stored):
+    monkeypatch.setenv('COLUMNS', '80')
+    with pytest.raises(SystemExit) as info:
+        main(command + ['--help'])
+    assert info.value.code == 0
+    with open(os.path.join(EXPECTATIONS, stored)) as f:
+        assert capsys.readouterr().out == f.read()
+
+
+@pytest.mark.parametrize('command, missing', [
+    ([], '--assignment'), (['export', 'canvas', 'g.csv', '--roster', 'r', '--out', 'o'],
+                           '--assignment'),
+    (['export', 'canvas', 'g.csv', '--assignment', 'fire', '--out', 'o'], '--roster'),
+    (['export', 'canvas', 'g.csv', '--assignment', 'fire', '--roster', 'r'], '--out')])
+def test_the_options_without_a_default_are_required(tmp_path, capsys, command, missing):
+    with pytest.raises(SystemExit) as info:
+        main(command or [str(tmp_path)])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f'error: the following arguments are required: {missing}')
