@@ -412,3 +412,20 @@ def test_the_options_without_a_default_are_required(tmp_path, capsys, command, m
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         f'error: the following arguments are required: {missing}')
+
+
+def test_grading_writes_beside_where_it_runs_and_leaves_no_kit_behind(tmp_path, monkeypatch):
+    subs = tmp_path / 'subs'
+    subs.mkdir()
+    (subs / 'ana.py').write_text('a = 1')
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    monkeypatch.setattr('tempfile.tempdir', str(scratch))
+    monkeypatch.chdir(tmp_path)
+    calls = stand_in(monkeypatch, passing())
+    for _ in range(2):      # the second time, the feedback folder is there already
+        grade_folder(str(subs), 'fire', trust=True, report=lambda line: None)
+    assert os.path.basename(calls[0]['kit']).startswith('d2lnets-kit-')
+    assert os.listdir(scratch) == []
+    assert (tmp_path / 'grades.csv').read_text().splitlines()[1] == 'ana,3,3,100.0,pass,pass'
+    assert os.listdir(tmp_path / 'feedback') == ['ana.txt']
