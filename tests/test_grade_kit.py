@@ -5,9 +5,10 @@ import stat
 import subprocess
 import sys
 
+import d2lnets
 from d2lnets.classroom.kit import KIT_MODULES, build_kit
 
-LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(build_kit.__code__.co_filename)))
+LIBRARY = os.path.dirname(os.path.abspath(d2lnets.__file__))
 
 
 def test_the_kit_holds_the_observer_and_stand_ins_and_nothing_else(tmp_path):
