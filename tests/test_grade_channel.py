@@ -363,3 +363,14 @@ def test_arrays_of_every_size_and_type_travel_as_float32():
     (got,), _ = read_messages(raw(b'{"fields": {"x": {"array": 0}}, "arrays": [[]]}',
                                   struct.pack('<f', 2.5)))
     assert got['x'].shape == () and got['x'] == 2.5
+
+
+def test_send_writes_the_whole_message(tmp_path):
+    from d2lnets.classroom.channel import send
+    fields = {'check': 1, 'values': np.arange(300000, dtype=np.float32)}
+    with open(tmp_path / 'pipe', 'wb') as f:
+        send(f.fileno(), fields)
+        send(f.fileno(), {'check': 2})
+    (first, second), problem = read_messages((tmp_path / 'pipe').read_bytes())
+    assert problem is None and first['check'] == 1 and second == {'check': 2}
+    np.testing.assert_array_equal(first['values'], fields['values'])
