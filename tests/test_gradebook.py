@@ -161,3 +161,33 @@ def test_the_exports_for_canvas_and_moodle(tmp_path):
     assert str(err.value) == ('a Canvas export needs the assignment\'s Canvas id: --canvas-id '
                               '(the number in its address)')
     assert not (tmp_path / 'x.csv').exists()
+
+
+def test_a_gradebook_is_written_to_a_hidden_file_beside_it_then_renamed(tmp_path, monkeypatch):
+    """Whole or not at all: the rename is atomic only within one folder, and a
+    file left by a crash is hidden (.grades-*.csv)."""
+    monkeypatch.setattr('tempfile.tempdir', str(tmp_path / 'elsewhere'))
+    renamed = []
+    real = os.replace
+    monkeypatch.setattr(os, 'replace', lambda src, dst: (renamed.append(src), real(src, dst)))
+    (tmp_path / 'class').mkdir()
+    write_rows(str(tmp_path / 'class' / 'grades.csv'), FIRE, {})
+    (temporary,) = renamed
+    assert os.path.dirname(temporary) == str(tmp_path / 'class')
+    name = os.path.basename(temporary)
+    assert name.startswith('.grades-') and name.endswith('.csv')
+
+
+def test_names_and_fields_with_line_breaks_are_read_back_as_written(tmp_path):
+    """CSV files are opened with newline='' as the csv module asks: a quoted
+    line break, or a carriage return in a file name, survives."""
+    path = tmp_path / 'grades.csv'
+    rows = {'a\rb': row(FIRE, graded('a\rb', 'pass', 'fail'))}
+    write_rows(str(path), FIRE, rows)
+    keep_in_history(str(path), FIRE, [rows['a\rb']])
+    assert read_rows(str(path), FIRE) == rows
+    with open(tmp_path / 'grades-history.csv', newline='') as f:
+        assert list(csv.reader(f))[1][1] == 'a\rb'
+    roster = tmp_path / 'students.csv'
+    roster.write_bytes(b'student,name\r\nana,"Ana\r\nLima"\r\n')
+    assert read_roster(str(roster))[0]['name'] == 'Ana\r\nLima'
