@@ -2,6 +2,7 @@
 network, none of the grader's files, no reference, limits that hold."""
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -259,3 +260,22 @@ def test_collect_stops_a_run_past_its_time_with_every_process_of_its_group(tmp_p
         time.sleep(0.1)
     else:
         raise AssertionError('the run\'s child outlived it')
+
+
+def test_an_overflow_read_with_the_output_in_the_same_round_stops_cleanly(monkeypatch):
+    """The results pass their limit in the round in which the output closes
+    too: reading stops, without going on to the output's closed entry (which
+    raised KeyError)."""
+    from d2lnets.classroom import sandbox
+    real = select.select
+
+    def both_ready(read, write, error, timeout):
+        while True:     # wait until the run has written and exited: both fds ready
+            ready = real(read, write, error, timeout)
+            if len(ready[0]) == len(read):
+                return ready
+            time.sleep(0.05)
+
+    monkeypatch.setattr(sandbox.select, 'select', both_ready)
+    run = run_collect('import os\nos.write(FD, b"r" * 1001)', max_bytes=1000)
+    assert run.results == b'r' * 1000 and run.overflowed is True

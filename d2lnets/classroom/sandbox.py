@@ -164,6 +164,8 @@ def collect(command, pass_fds, results_fd, timeout, max_bytes, cwd=None, env=Non
                 break
             ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
             for fd in ready:
+                if fd not in open_fds:   # the results overflowed: reading stopped
+                    continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     del open_fds[fd]
