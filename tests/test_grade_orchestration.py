@@ -19,7 +19,7 @@ from d2lnets.classroom.grade import (LIBRARY_ROOT, Settings, _request, default_t
                                      feedback_text, grade_folder, grade_submission, kit_mounts,
                                      main, reference_observations, results_limit,
                                      run_submission, usable_cores)
-from d2lnets.classroom.sandbox import Collected
+from d2lnets.classroom.sandbox import Collected, hidden_packages
 
 FIRE = get_assignment('fire')
 REFERENCES = reference_observations(FIRE)
@@ -82,7 +82,7 @@ def test_the_request_holds_the_cells_the_limits_and_each_check():
 
 def test_an_honest_run_passes_and_its_notes_are_quoted(tmp_path, monkeypatch):
     calls = stand_in(monkeypatch, passing(notes=['cell 2 raised\nValueError', 7],
-                                          attempts=['d2lnets.models', 'chapters.ch07',
+                                          attempts=['d2lnets.models', 'chapters.ch_7',
                                                     'not a name', 'x' * 80, 3]))
     (tmp_path / 'ana.py').write_text('x = 1')
     graded = grade_submission('ana', [str(tmp_path / 'ana.py')], FIRE, REFERENCES, '/the/kit',
@@ -91,7 +91,7 @@ def test_an_honest_run_passes_and_its_notes_are_quoted(tmp_path, monkeypatch):
     assert [status for status, _ in graded.results] == ['pass', 'pass']
     assert graded.notes == [
         'the submission\'s run reported: "cell 2 raised ValueError"',
-        'the submission tried to use d2lnets.models, chapters.ch07: the library\'s references '
+        'the submission tried to use d2lnets.models, chapters.ch_7: the library\'s references '
         'are left out while grading, so what depends on them fails (answers must be the '
         'student\'s own; the teacher may allow the library with --allow-library)']
     (call,) = calls
@@ -122,7 +122,8 @@ def test_a_run_that_overflowed_ended_malformed_or_ran_out_of_time_says_so(tmp_pa
                                                                          monkeypatch):
     (tmp_path / 'ana.py').write_text('')
     results = encode({'notes': [], 'attempts': []}) + encode(observed(0)) + b'junk'
-    stand_in(monkeypatch, results, output='loading\nlast words \x1b[2J\n\n', overflowed=True)
+    stand_in(monkeypatch, results, output='start\nloading\nlast words \x1b[2J\n\n',
+             overflowed=True)
     graded = grade_submission('ana', [str(tmp_path / 'ana.py')], FIRE, REFERENCES, 'kit',
                               SETTINGS)
     assert graded.notes == [
@@ -172,6 +173,10 @@ def test_the_feedback_a_student_reads():
         'note: a note\n'
         'PASS Fire(2, 4) on 1x6x7x7: right\n'
         'FAIL hidden: Fire(3, 5) on 2x4x5x5: layer 1: wrong\n')
+    both = Graded('ana', [('pass', CheckResult(True, 'a')), ('pass', CheckResult(True, 'b'))],
+                  [])
+    assert feedback_text(FIRE, both).splitlines()[0] == (
+        'Write the Fire module (fire): 2 of 2 checks pass, 3 of 3 points')
 
 
 def test_a_class_graded_through_the_stand_in(tmp_path, monkeypatch):
@@ -209,6 +214,8 @@ def test_a_class_graded_through_the_stand_in(tmp_path, monkeypatch):
                          timeout=5, check_timeout=1, memory_mb=300,
                          feedback=str(tmp_path / 'fb'))
     assert [g.student for g in again] == ['ben']
+    assert again[0].notes == [] and again[0].results[0][1].message.startswith(
+        'not run: the submission\'s process stopped before this check')
     rows = out.read_text().splitlines()
     assert rows[2] == 'ben,0,3,0.0,not run,not run' and len(rows) == 5
     history = (out.parent / 'grades-history.csv').read_text().splitlines()
@@ -249,7 +256,8 @@ def test_the_sandboxed_run_gets_its_files_and_request_as_memory_files(monkeypatc
 
     def collect(command, pass_fds, results_fd, timeout, max_bytes, cwd=None, env=None):
         seen.update(command=command, timeout=timeout, max_bytes=max_bytes,
-                    fds=[os.pread(fd, 100, 0) for fd in pass_fds[:1] + pass_fds[2:]])
+                    request_fd=str(pass_fds[0]), write_end=str(pass_fds[1]),
+                    fds=[os.read(fd, 100) for fd in pass_fds[:1] + pass_fds[2:]])
         for fd in pass_fds:
             os.close(fd)
         os.close(results_fd)
@@ -266,6 +274,15 @@ def test_the_sandboxed_run_gets_its_files_and_request_as_memory_files(monkeypatc
     assert command[at - 2:at + 1] == ['--ro-bind', '/k', '/kit']
     assert command.index('/submission/ana.py') < command.index('/submission/helpers.py')
     assert command[command.index('/grading/request') - 2] == '--ro-bind-data'
+    assert command[command.index('/grading/request') - 1] == seen['request_fd']
+    assert command[-1] == seen['write_end']
+    for path in hidden_packages():
+        assert command[command.index(path) - 1] == '--tmpfs'
+    run_submission(files, b'the request', '/k', SETTINGS._replace(allow_library=True), 1)
+    command = seen['command']
+    assert command[command.index('/kit/d2lnets') - 2:command.index('/kit/d2lnets') + 1] == [
+        '--ro-bind', os.path.join(LIBRARY_ROOT, 'd2lnets'), '/kit/d2lnets']
+    assert not any(path in command for path in hidden_packages())
 
 
 def test_a_trusted_run_sees_its_files_and_the_kit_or_the_library(monkeypatch):
@@ -291,6 +308,7 @@ def test_a_trusted_run_sees_its_files_and_the_kit_or_the_library(monkeypatch):
     assert first['command'][:-2] == [sys.executable, '-s', '-B', '-m',
                                      'd2lnets.classroom.runner']
     assert first['command'][-1] == first['write_end']
+    assert first['command'][-2] == os.path.join(first['scratch'], 'request')
     assert first['request'] == b'req' and first['files'] == {'ana.py': 'a = 1'}
     assert os.path.basename(first['cwd']) == 'submission'
     assert os.path.basename(first['scratch']).startswith('d2lnets-grade-')
@@ -302,15 +320,57 @@ def test_a_trusted_run_sees_its_files_and_the_kit_or_the_library(monkeypatch):
     assert second['env']['PYTHONPATH'] == LIBRARY_ROOT
 
 
-def test_the_kit_or_with_the_library_allowed_the_library_and_its_chapters():
+def test_the_kit_or_with_the_library_allowed_the_library_and_its_chapters(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)      # the library is found where it is, not where we run
     assert kit_mounts('/k', False) == [('/k', '/kit')]
     assert kit_mounts('/k', True) == [(os.path.join(LIBRARY_ROOT, 'd2lnets'), '/kit/d2lnets'),
                                       (os.path.join(LIBRARY_ROOT, 'chapters'),
                                        '/kit/chapters')]
 
 
-def test_usable_cores_are_those_this_process_may_run_on():
+def test_usable_cores_are_those_this_process_may_run_on(monkeypatch):
     assert usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0})
+    assert usable_cores() == 1
+    monkeypatch.delattr(os, 'sched_getaffinity')      # macOS
+    monkeypatch.setattr(os, 'cpu_count', lambda: 3)
+    assert usable_cores() == 3
+    monkeypatch.setattr(os, 'cpu_count', lambda: None)
+    assert usable_cores() == 1
+
+
+def test_feedback_is_written_to_a_hidden_file_beside_it_then_renamed(tmp_path, monkeypatch):
+    monkeypatch.setattr('tempfile.tempdir', str(tmp_path / 'elsewhere'))
+    renamed = []
+    real = os.replace
+    monkeypatch.setattr(os, 'replace', lambda src, dst: (renamed.append(src), real(src, dst)))
+    grade._write_feedback(str(tmp_path), Graded('ana', [('pass', CheckResult(True, 'ok'))] * 2,
+                                                []), FIRE)
+    (temporary,) = renamed
+    assert os.path.dirname(temporary) == str(tmp_path)
+    assert os.path.basename(temporary).startswith('.feedback-')
+    assert (tmp_path / 'ana.txt').read_text() == feedback_text(
+        FIRE, Graded('ana', [('pass', CheckResult(True, 'ok'))] * 2, []))
+
+
+def test_the_command_line_reads_its_arguments_and_a_short_check_time(tmp_path, monkeypatch,
+                                                                    capsys):
+    got = {}
+    monkeypatch.setattr(grade, 'grade_folder', lambda *args, **kwargs: got.update(args=args))
+    monkeypatch.setattr(sys, 'argv', ['grade', str(tmp_path), '--assignment', 'fire',
+                                      '--check-timeout', '0.5'])
+    main()
+    assert got['args'][:2] == (str(tmp_path), 'fire') and got['args'][5] == 0.5
+
+
+def test_the_similarity_report_without_copydetect_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'copydetect', None)
+    monkeypatch.delitem(sys.modules, 'd2lnets.classroom.similarity', raising=False)
+    with pytest.raises(SystemExit) as stop:
+        main(['similarity', 'subs', '--assignment', 'fire'])
+    assert str(stop.value).startswith('python -m d2lnets.grade similarity needs copydetect (')
+    assert str(stop.value).endswith('): pip install "d2lnets[teach]"')
 
 
 @pytest.mark.parametrize('options, words', [
