@@ -133,3 +133,244 @@ def test_the_submissions_text_is_quoted_on_one_line():
                       REFERENCES, '')[0]
     assert result == ('error', (False, 'Fire(2, 4) failed; the submission\'s run reported: '
                                        '"PASS 10 of 10"'))
+
+
+# What `observation` hands on, and where each of its bounds lies. A sandbox is
+# hostile: every field is checked for its form and size, and what passes is
+# handed on whole, under the names the judge reads.
+
+def small_step(**changes):
+    """A well-formed layer record: a convolution's 1x2x3x3 output."""
+    step = {'kind': 'convolution', 'detail': {'kernel': [1, 1], 'pad': [0, 0],
+                                              'stride': [1, 1]},
+            'activation': 'relu', 'shape': [1, 2, 3, 3],
+            'values': np.arange(18, dtype=np.float32).reshape(1, 2, 3, 3)}
+    return dict(step, **changes)
+
+
+def off_reference(**changes):
+    """An observation that returned something else than the reference: its
+    outputs' names are not compared, only their form."""
+    sent = {'param_problem': None, 'returned': ['tuple', 2], 'steps': [],
+            'outputs': [['output 1', np.zeros(2, np.float32)]]}
+    return dict(sent, **changes)
+
+
+def test_an_observation_is_handed_on_whole_under_the_names_the_judge_reads():
+    sent = as_sent(REFERENCES[0])
+    seen = observation(sent, REFERENCES[0])
+    assert set(seen) == {'param_problem', 'returned', 'outputs', 'steps'}
+    assert seen['param_problem'] is None and seen['returned'] == ['array', 1]
+    assert [name for name, _ in seen['outputs']] == ['output']
+    assert seen['outputs'][0][1] is sent['outputs'][0][1]
+    assert len(seen['steps']) == 3
+    for mine, ref in zip(seen['steps'], REFERENCES[0]['steps']):
+        assert set(mine) == {'kind', 'detail', 'activation', 'shape', 'values'}
+        assert (mine['kind'], mine['detail'], mine['activation'], mine['shape']) == (
+            ref['kind'], ref['detail'], ref['activation'], ref['shape'])
+        assert mine['activation'] == 'relu'
+        assert mine['values'] is ref['values']
+    plain = observation(off_reference(steps=[small_step(activation=None, detail={})]),
+                        REFERENCES[0])
+    assert plain['steps'][0]['activation'] is None and plain['steps'][0]['detail'] == {}
+
+
+def test_a_parameter_report_is_handed_on_whole():
+    report = [['convolution', [[8, 6, 1, 1], [8]]], ['dense layer', []]]
+    seen = observation(off_reference(param_problem=report), REFERENCES[0])
+    assert seen['param_problem'] == report
+    message = {'check': 0, 'status': 'observed', 'observation': dict(
+        as_sent(REFERENCES[0]), param_problem=[['convolution', [[8, 6, 1, 1]]]])}
+    status, result = verdicts([message], CALLS, REFERENCES, '')[0]
+    assert status == 'fail' and result.message.startswith(
+        'layer 1 (convolution): your parameters have shapes 8x6x1x1, expected ')
+
+
+def test_what_returned_something_else_says_its_type_by_name():
+    seen = observation(off_reference(returned=['other', 'generator'], outputs=[]), REFERENCES[0])
+    assert seen['returned'] == ['other', 'generator'] and seen['outputs'] == []
+    seen = observation(off_reference(returned=['other', 'mxnet.ndarray.NDArray']), REFERENCES[0])
+    assert seen['returned'] == ['other', 'mxnet.ndarray.NDArray']
+
+
+@pytest.mark.parametrize('change, why', [
+    (dict(param_problem='ab'), 'the parameter report is not a list of layers'),
+    (dict(param_problem=7), 'the parameter report is not a list of layers'),
+    (dict(param_problem=[['convolution', []]] * 2001),
+     'the parameter report is not a list of layers'),
+    (dict(param_problem=[['convolution']]), 'the parameter report is malformed'),
+    (dict(param_problem=[['convolution', [], []]]), 'the parameter report is malformed'),
+    (dict(param_problem=[['convolution', [[1]] * 101]]), 'the parameter report is malformed'),
+    (dict(param_problem=[['c' * 81, []]]), 'a layer\'s kind is not a short text'),
+    (dict(param_problem=[[None, []]]), 'a layer\'s kind is not a short text'),
+    (dict(param_problem=[['convolution', [[1.5]]]]),
+     'a parameter shape is not a whole number in range'),
+    (dict(param_problem=[['convolution', ['ab']]]), 'a parameter shape is not a shape'),
+    (dict(returned=['other', 'not a name!']), 'the returned type is not a name'),
+    (dict(returned=['other', 3]), 'the returned type is not a name'),
+    (dict(returned=['other', 'x' * 81]), 'the returned type is not a name'),
+    (dict(returned=['tuple', 1001]), 'the number of returned arrays is not a whole number '
+                                     'in range'),
+    (dict(returned=['tuple', -1]), 'the number of returned arrays is not a whole number '
+                                   'in range'),
+    (dict(returned=['tuple', True]), 'the number of returned arrays is not a whole number '
+                                     'in range'),
+    (dict(outputs='many'), 'it holds no list of outputs'),
+    (dict(outputs=['ab']), 'an output is not a name and an array'),
+    (dict(outputs=[7]), 'an output is not a name and an array'),
+    (dict(outputs=[['a' * 81, np.zeros(2, np.float32)]]), 'an output\'s name is not a short '
+                                                          'text'),
+    (dict(outputs=[[None, np.zeros(2, np.float32)]]), 'an output\'s name is not a short text'),
+    (dict(outputs=[['output 1', np.zeros(2, np.float64)]]), 'an output is not a float32 array'),
+    (dict(steps=[small_step()] * 2001), 'its layers are not a list'),
+    (dict(steps=['convolution']), 'a layer record is not a record'),
+    (dict(steps=[small_step(detail={'kernel': [1, 1], 'dilate': [1, 1]})]),
+     'a layer\'s settings are not kernel, pad and stride'),
+    (dict(steps=[small_step(detail=[['kernel', [1, 1]]])]),
+     'a layer\'s settings are not kernel, pad and stride'),
+    (dict(steps=[small_step(detail={'kernel': 'ab'})]), 'a layer setting is not a shape'),
+    (dict(steps=[small_step(detail={'kernel': [1] * 7})]), 'a layer setting is not a shape'),
+    (dict(steps=[small_step(detail={'kernel': [10 ** 9 + 1]})]),
+     'a layer setting is not a whole number in range'),
+    (dict(steps=[small_step(values=[[1.0]])]), 'a layer\'s values is not a float32 array'),
+    (dict(steps=[small_step(shape='ab')]), 'a layer\'s shape is not a shape'),
+    (dict(steps=[small_step(shape=[1, 2, 3, -3])]),
+     'a layer\'s shape is not a whole number in range'),
+    (dict(steps=[small_step(kind='k' * 81)]), 'a layer\'s kind is not a short text'),
+    (dict(steps=[small_step(kind=['convolution'])]), 'a layer\'s kind is not a short text'),
+    (dict(steps=[small_step(activation='a' * 41)]), 'an activation is not a short text'),
+    (dict(steps=[small_step(activation=1)]), 'an activation is not a short text'),
+])
+def test_each_field_of_an_observation_is_refused_in_its_own_words(change, why):
+    with pytest.raises(Malformed, match=f'^{why}$'):
+        observation(off_reference(**change), REFERENCES[0])
+
+
+def test_each_bound_of_an_observation_is_inclusive():
+    six = np.zeros((1,) * 6, np.float32)
+    seen = observation(off_reference(
+        param_problem=[['c' * 80, [[1]] * 100]] * 2000, returned=['list', 1000],
+        outputs=[['o' * 80, np.zeros(2, np.float32)]],
+        steps=[small_step(kind='k' * 80, activation='a' * 40,
+                          detail={'kernel': [10 ** 9] * 6})] * 1999
+        + [small_step(shape=[1] * 6, values=six)]), REFERENCES[0])
+    assert len(seen['param_problem']) == 2000 and seen['returned'] == ['list', 1000]
+    assert seen['outputs'][0][0] == 'o' * 80 and len(seen['steps']) == 2000
+    assert seen['steps'][0]['kind'] == 'k' * 80 and seen['steps'][0]['activation'] == 'a' * 40
+    assert seen['steps'][0]['detail'] == {'kernel': [10 ** 9] * 6}
+    assert seen['steps'][-1]['shape'] == [1] * 6
+
+
+def test_every_verdict_of_a_check_says_it_did_not_pass():
+    call = CALLS[0]
+    observed = {'check': 0, 'status': 'observed', 'observation': as_sent(REFERENCES[0])}
+    cases = [
+        ([observed, observed], 'error', 'the submission\'s run handed back 2 results for this '
+                                        'check, expected one: none is used'),
+        ([{'check': 0, 'status': 'missing'}], 'error', 'no Fire defined: define it with that '
+                                                       'name'),
+        ([{'check': 0, 'status': 'timeout', 'text': 'Fire(2, 4) did not finish'}], 'timeout',
+         'Fire(2, 4) failed; the submission\'s run reported: "Fire(2, 4) did not finish"'),
+        ([{'check': 0, 'status': 'error', 'text': ['not', 'text']}], 'error',
+         'Fire(2, 4) failed; the submission\'s run reported: (nothing)'),
+        ([{'check': 0, 'status': 'error'}], 'error',
+         'Fire(2, 4) failed; the submission\'s run reported: (nothing)'),
+        ([{'check': 0, 'status': 'passed'}], 'error', 'the submission\'s run handed back a '
+                                                      'result of no known kind for this check'),
+    ]
+    for messages, status, words in cases:
+        assert verdicts(messages, CALLS, REFERENCES, '')[0] == (status, (False, words))
+    assert call == 'Fire(2, 4)'
+
+
+def test_a_result_the_judge_cannot_read_is_an_error_not_a_crash():
+    """Well-formed but inconsistent: a wrong output shape with a layer whose
+    shape has no channel axis; the judge's hint then cannot index it."""
+    odd = dict(as_sent(REFERENCES[0]), outputs=[['output', np.zeros(2, np.float32)]],
+               steps=[small_step(shape=[], values=np.zeros((), np.float32))])
+    message = {'check': 0, 'status': 'observed', 'observation': odd}
+    assert verdicts([message], CALLS, REFERENCES, '')[0] == (
+        'error', (False, 'the submission\'s result for this check could not be judged '
+                         '(IndexError)'))
+
+
+def test_messages_that_are_not_records_or_name_no_check_are_left_out():
+    observed = {'check': 1, 'status': 'observed', 'observation': as_sent(REFERENCES[1])}
+    messages = [[1, 2], 'text', 7, None, {'check': 2, 'status': 'missing'},
+                {'check': -1, 'status': 'missing'}, {'check': True, 'status': 'missing'},
+                {'check': '0', 'status': 'missing'}, observed]
+    results = verdicts(messages, CALLS, REFERENCES, 'it stopped')
+    assert results[0] == ('not run', (False, 'not run: it stopped'))
+    assert results[1][0] == 'pass'
+
+
+def test_a_text_of_exactly_the_limit_is_not_cut():
+    assert quoted('x' * 300) == '"' + 'x' * 300 + '"'
+    assert quoted('x' * 301) == '"' + 'x' * 300 + '..."'
+
+
+def cut(message, at):
+    """A message's bytes with its payload replaced by `at` (lengths made right)."""
+    return MAGIC + struct.pack('>Q', len(at)) + at
+
+
+@pytest.mark.parametrize('data, problem', [
+    (b'garbage-garbage-garbage', 'the results do not continue with a message header'),
+    (MAGIC + b'\0\0', 'the results do not continue with a message header'),
+    (MAGIC + b'\xff' * 8, 'a message is cut short'),
+    (encode({'notes': ['cut']})[:-1], 'a message is cut short'),
+    (cut(None, b'ab'), 'a message has no header'),
+    (raw(b''), 'a message\'s header is not valid JSON of the expected form'),
+    (cut(None, b'\xff\xff\xff\xff{"fields": 1, "arrays": []}'),
+     'a message\'s header is longer than the message'),
+    (raw(b'{"fields": {}, "arrays": {}}'), 'a message\'s header lists no arrays'),
+    (raw(b'{"fields": {}, "arrays": [5]}'), 'an array has an invalid shape 5'),
+    (raw(b'{"fields": {}, "arrays": [[1, 1, 1, 1, 1, 1, 1]]}', b'\0' * 4),
+     'an array has an invalid shape [1, 1, 1, 1, 1, 1, 1]'),
+    (raw(b'{"fields": {}, "arrays": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]]}'),
+     'an array has an invalid shape [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, '),
+    (raw(b'{"fields": {}, "arrays": [[1.0]]}'), 'an array has an invalid shape [1.0]'),
+    (raw(b'{"fields": {}, "arrays": [[true]]}'), 'an array has an invalid shape [True]'),
+    # sizes whose product overflows 64 bits (or wraps to 0) are too long, not a crash
+    (raw(b'{"fields": {}, "arrays": [[4294967296, 4294967296]]}'),
+     'an array is longer than its message'),
+    (raw(b'{"fields": {}, "arrays": [[1180591620717411303424]]}'),
+     'an array is longer than its message'),
+    (raw(b'{"fields": {"array": 1}, "arrays": [[1]]}', b'\0' * 4),
+     'a message refers to an array it does not hold'),
+    (raw(b'{"fields": ' + b'[' * 600 + b']' * 600 + b', "arrays": []}'),
+     'a message nests too deep'),
+])
+def test_every_malformed_message_is_named_and_none_escapes(data, problem):
+    good = encode({'notes': ['fine'], 'attempts': []})
+    messages, found = read_messages(good + data)
+    assert messages == [{'notes': ['fine'], 'attempts': []}]
+    assert found == problem
+
+
+def test_arrays_of_every_size_and_type_travel_as_float32():
+    sent = {'empty': np.zeros((2, 0)), 'six': np.ones((1,) * 6),
+            'double': np.array([1.5, -2.25]), 'swapped': np.arange(3, dtype='>f4'),
+            'strided': np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],
+            'nested': [[np.zeros(1)], {'inner': np.full(2, 7.0)}]}
+    (got,), problem = read_messages(encode(sent))
+    assert problem is None
+    for key in ('empty', 'six', 'double', 'swapped', 'strided'):
+        assert got[key].dtype == np.float32 and got[key].shape == np.shape(sent[key])
+        np.testing.assert_array_equal(got[key], sent[key].astype(np.float32))
+    np.testing.assert_array_equal(got['nested'][1]['inner'], [7.0, 7.0])
+    assert got['nested'][0][0].shape == (1,)
+    (got,), _ = read_messages(raw(b'{"fields": {"x": {"array": 0}}, "arrays": [[]]}',
+                                  struct.pack('<f', 2.5)))
+    assert got['x'].shape == () and got['x'] == 2.5
+
+
+def test_send_writes_the_whole_message(tmp_path):
+    from d2lnets.classroom.channel import send
+    fields = {'check': 1, 'values': np.arange(300000, dtype=np.float32)}
+    with open(tmp_path / 'pipe', 'wb') as f:
+        send(f.fileno(), fields)
+        send(f.fileno(), {'check': 2})
+    (first, second), problem = read_messages((tmp_path / 'pipe').read_bytes())
+    assert problem is None and first['check'] == 1 and second == {'check': 2}
+    np.testing.assert_array_equal(first['values'], fields['values'])

@@ -12,6 +12,7 @@ The sandbox writes with `send`; the grader reads with `read_messages`
 nothing in them: see `received` for what it checks.
 """
 import json
+import math
 import os
 import struct
 
@@ -77,6 +78,8 @@ def decode(payload):
     if len(payload) < 4:
         raise MalformedMessage('a message has no header')
     (size,) = struct.unpack('>I', payload[:4])
+    if 4 + size > len(payload):
+        raise MalformedMessage('a message\'s header is longer than the message')
     try:
         header = json.loads(bytes(payload[4:4 + size]))
         shapes = header['arrays']
@@ -91,9 +94,10 @@ def decode(payload):
         if (not isinstance(shape, list) or len(shape) > MAX_DIMS
                 or not all(type(d) is int and 0 <= d for d in shape)):
             raise MalformedMessage(f'an array has an invalid shape {str(shape)[:40]}')
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        # Python's integers: a product of huge sizes neither overflows nor wraps to 0
+        count = math.prod(shape)
         end = offset + count * _DTYPE.itemsize
-        if count < 0 or end > len(payload):
+        if end > len(payload):
             raise MalformedMessage('an array is longer than its message')
         array = np.frombuffer(payload, _DTYPE, count, offset).reshape(shape)
         arrays.append(array)

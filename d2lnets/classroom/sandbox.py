@@ -66,7 +66,11 @@ def sandbox_problem():
 
 
 def _python_roots():
-    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    """The Python installation and its virtual environment, each where its
+    links lead and where this Python was started from (a venv reached through
+    a link runs from the link's path: ``sys.executable`` is under it)."""
+    roots = {path(prefix) for prefix in (sys.base_prefix, sys.prefix)
+             for path in (os.path.realpath, os.path.abspath)}
     return sorted(roots)
 
 
@@ -160,6 +164,8 @@ def collect(command, pass_fds, results_fd, timeout, max_bytes, cwd=None, env=Non
                 break
             ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
             for fd in ready:
+                if fd not in open_fds:   # the results overflowed: reading stopped
+                    continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     del open_fds[fd]

@@ -93,7 +93,10 @@ def read_cells(name, data):
 
 
 def _without_magics(source):
-    return '\n'.join('pass' if line.lstrip().startswith(('%', '!')) else line
+    """`source` with each magic line replaced by `pass` at the line's own
+    indentation (IPython runs magics inside blocks too)."""
+    return '\n'.join(line[:len(line) - len(line.lstrip())] + 'pass'
+                     if line.lstrip().startswith(('%', '!')) else line
                      for line in source.splitlines())
 
 

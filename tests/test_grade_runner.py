@@ -1,0 +1,174 @@
+"""The submission's side of grading (`runner`) and the time limit every piece
+of student code runs under (`limits`), run here in the test's own process:
+in the grader they run inside the sandbox, where a test cannot reach them
+but through whole gradings (test_grade.py)."""
+import os
+import resource
+import sys
+
+import pytest
+
+from d2lnets.classroom import runner
+from d2lnets.classroom.assignments import get_assignment
+from d2lnets.classroom.channel import encode, read_messages
+from d2lnets.classroom.grade import _request, reference_observations, Settings
+from d2lnets.classroom.limits import (StudentCodeError, describe_exception, run_limited)
+from d2lnets.classroom.received import verdicts
+from fire_answers import RIGHT
+
+FIRE = get_assignment('fire')
+REFERENCES = reference_observations(FIRE)
+
+
+def limits_seen(limits):
+    def child():
+        runner.set_limits(limits)
+        return {name: resource.getrlimit(number) for name, number in runner.LIMITS.items()
+                if name in limits} | {'core': resource.getrlimit(resource.RLIMIT_CORE)}
+    return run_limited(child, timeout=30)
+
+
+def test_each_limit_is_set_hard_and_soft_and_core_dumps_are_off():
+    want = {'memory': 40 * 2 ** 30, 'cpu': 120, 'processes': 4000, 'file_size': 2 ** 26,
+            'open_files': 512}
+    seen = limits_seen(want)
+    assert seen == {name: (value, value) for name, value in want.items()} | {'core': (0, 0)}
+    assert limits_seen({'cpu': 7.9})['cpu'] == (7, 7)
+
+
+def test_cells_run_as_in_jupyter_and_what_goes_wrong_is_noted():
+    namespace = {'__name__': '__main__'}
+    notes = runner.run_cells([
+        ['cell 1', 'a = 1'],
+        ['cell 2', 'b = a + 1\nraise KeyError("k")\nc = 3'],
+        ['cell 3', 'while True:\n    pass'],
+        ['cell 4', 'def f(:\n    pass'],
+        ['cell 5', 'import sys\nd = 4\nsys.exit(2)'],
+        ['cell 6', 'e = a + b + d'],
+    ], namespace, timeout=1)
+    assert notes == [
+        'cell 2 raised KeyError: \'k\' (cell 2, line 2); what it defined before that is kept',
+        'cell 3 did not finish within 1 s: is there a loop that never ends?; skipped',
+        'cell 4 has a syntax error: invalid syntax (line 1); skipped',
+        'cell 5 called exit() (code 2); what it defined before that is kept']
+    assert {k: namespace[k] for k in 'abde'} == {'a': 1, 'b': 2, 'd': 4, 'e': 7}
+    assert 'c' not in namespace
+
+
+def test_a_cell_that_crashes_its_process_is_skipped():
+    namespace = {}
+    notes = runner.run_cells([['cell 1', 'import os\nx = 1\nos._exit(0)']], namespace, 5)
+    assert notes == ['cell 1 crashed the Python process (exit code 0); skipped']
+    assert 'x' not in namespace
+
+
+def check(number=0, **changes):
+    sent = read_messages(_request(FIRE, REFERENCES, [], Settings(60, 5, 2048, False,
+                                                                 False)))[0][0]
+    return dict(sent['checks'][number], **changes)
+
+
+def test_each_check_is_observed_or_says_why_not():
+    namespace = {'__name__': '__main__'}
+    runner.run_cells([['answer', RIGHT]], namespace, 30)
+    message = runner.observe_check(check(), 'block', namespace, 30)
+    assert message['status'] == 'observed'
+    assert set(message['observation']) == {'param_problem', 'returned', 'steps', 'outputs'}
+    assert verdicts([dict(message, check=0)], [FIRE.checks[0].call], REFERENCES[:1],
+                    '')[0][0] == 'pass'
+    hidden = runner.observe_check(check(1), 'block', namespace, 30)
+    assert verdicts([dict(hidden, check=1)], [c.call for c in FIRE.checks], REFERENCES,
+                    '')[1][0] == 'pass'
+    assert runner.observe_check(check(target='Missing'), 'block', namespace, 30) == {
+        'status': 'missing'}
+    assert runner.observe_check(check(target='answer'), 'block', {'answer': 42}, 30) == {
+        'status': 'missing'}
+
+    def broken(*args):
+        raise RuntimeError('half done')
+
+    def looping(*args):
+        while True:
+            pass
+
+    assert runner.observe_check(check(), 'block', {'Fire': broken}, 30) == {
+        'status': 'error', 'text': 'Fire(2, 4) raised RuntimeError: half done'}
+    assert runner.observe_check(check(), 'block', {'Fire': looping}, 1) == {
+        'status': 'timeout', 'text': 'Fire(2, 4) did not finish within 1 s: is there a loop '
+                                     'that never ends?'}
+
+    def crashing(*args):
+        os._exit(3)
+
+    assert runner.observe_check(check(), 'block', {'Fire': crashing}, 30) == {
+        'status': 'error', 'text': 'Fire(2, 4) crashed the Python process (exit code 3)'}
+
+
+def test_the_runner_sends_its_notes_then_one_message_per_check(tmp_path):
+    cells = [['answer', RIGHT], ['cell 2', 'raise ValueError("late")']]
+    request = _request(FIRE, REFERENCES, cells, Settings(60, 30, 40 * 2 ** 10, False, False))
+    (tmp_path / 'request').write_bytes(request)
+    read_end, write_end = os.pipe()
+
+    def child():
+        sys.modules['d2lnets'].ATTEMPTS = ['d2lnets.models', 'd2lnets.models', 'chapters']
+        runner.main([str(tmp_path / 'request'), str(write_end)])
+
+    try:
+        run_limited(child, timeout=60)
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, 'rb') as f:
+        messages, problem = read_messages(f.read())
+    assert problem is None
+    assert messages[0] == {'notes': ['cell 2 raised ValueError: late (cell 2, line 1); what it '
+                                     'defined before that is kept'],
+                           'attempts': ['d2lnets.models', 'chapters']}
+    assert [m['check'] for m in messages[1:]] == [0, 1]
+    assert [s for s, _ in verdicts(messages, [c.call for c in FIRE.checks], REFERENCES,
+                                   '')] == ['pass', 'pass']
+
+
+def test_describe_exception_names_the_type_the_text_and_the_students_line():
+    def raise_in(source, label='cell 3'):
+        try:
+            exec(compile(source, f'<student:{label}>', 'exec'), {})
+        except BaseException as err:  # noqa: B036
+            return err
+
+    err = raise_in('x = 1\nraise ValueError("bad value\\nsecond line")')
+    assert describe_exception(err, 'Fire(2, 4)') == ('Fire(2, 4) raised ValueError: bad value '
+                                                     '(cell 3, line 2)')
+    err = raise_in('def f():\n    raise KeyError\n\nf()', label='ana.py')
+    assert describe_exception(err, 'ana.py') == 'ana.py raised KeyError (ana.py, line 2)'
+    assert describe_exception(RuntimeError('  '), 'your code') == 'your code raised RuntimeError'
+    assert describe_exception(SystemExit(4), 'cell 1') == 'cell 1 called exit() (code 4)'
+    assert describe_exception(SystemExit(), 'cell 1') == 'cell 1 called exit() (code None)'
+
+
+def test_run_limited_returns_the_value_and_passes_the_arguments():
+    assert run_limited(divmod, 17, 5) == (3, 2)
+    with pytest.raises(StudentCodeError) as err:
+        run_limited(divmod, 1, 0, what='divide')
+    assert str(err.value) == 'divide raised ZeroDivisionError: integer division or modulo by zero'
+    assert err.value.finished
+
+
+def test_prints_of_student_code_are_discarded(capfd):
+    assert run_limited(print, 'hello from the student') is None
+    assert 'hello' not in capfd.readouterr().out
+
+
+def test_a_time_out_and_a_crash_are_not_finished():
+    def loop():
+        while True:
+            pass
+
+    with pytest.raises(StudentCodeError) as err:
+        run_limited(loop, timeout=0.5, what='loop')
+    assert str(err.value) == 'loop did not finish within 0.5 s: is there a loop that never ends?'
+    assert not err.value.finished
+    with pytest.raises(StudentCodeError) as err:
+        run_limited(os._exit, 9)
+    assert str(err.value) == 'your code crashed the Python process (exit code 9)'
+    assert not err.value.finished
