@@ -640,6 +640,26 @@ def test_cifar_batches_whose_labels_do_not_match_are_refused(tmp_path):
     assert str(info.value) == f"{folder}: not CIFAR-10 batches (b'labels')"
 
 
+def test_a_cifar_archive_that_writes_outside_its_folder_is_refused(tmp_path, mirror_server,
+                                                                   monkeypatch):
+    """A member named FOLDER/../../x would land beside the root: tarfile's 'data'
+    filter refuses it, and nothing is written outside the root."""
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
+    source = tmp_path / 'source'
+    checksums, _ = write_cifar(source)
+    (source / 'escaped.txt').write_text('written outside the root')
+    archive = tmp_path / 'cifar-10-python.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(source / cifar10.FOLDER, arcname=cifar10.FOLDER)
+        tar.add(source / 'escaped.txt', arcname=f'{cifar10.FOLDER}/../../escaped.txt')
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    root = tmp_path / 'root'
+    with pytest.raises(DataNotFoundError, match=f'download into {root} failed: '):
+        cifar10.load_cifar10(str(root), url=mirror_server + archive.name, checksums=checksums,
+                             archive_md5=md5)
+    assert not (tmp_path / 'escaped.txt').exists()
+
+
 def test_cifar_download_into_the_root_unpacks_only_the_folder(tmp_path, mirror_server,
                                                               monkeypatch):
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
