@@ -640,18 +640,25 @@ def test_cifar_batches_whose_labels_do_not_match_are_refused(tmp_path):
     assert str(info.value) == f"{folder}: not CIFAR-10 batches (b'labels')"
 
 
+def cifar_archive_with(tmp_path, extra):
+    """(archive, checksums): a stand-in CIFAR-10 archive of its folder and one
+    more small file stored under the member name `extra`."""
+    source = tmp_path / 'source'
+    checksums, _ = write_cifar(source)
+    (source / 'extra.txt').write_text('not part of CIFAR-10')
+    archive = tmp_path / 'cifar-10-python.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(source / cifar10.FOLDER, arcname=cifar10.FOLDER)
+        tar.add(source / 'extra.txt', arcname=extra)
+    return archive, checksums
+
+
 def test_a_cifar_archive_that_writes_outside_its_folder_is_refused(tmp_path, mirror_server,
                                                                    monkeypatch):
     """A member named FOLDER/../../x would land beside the root: tarfile's 'data'
     filter refuses it, and nothing is written outside the root."""
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
-    source = tmp_path / 'source'
-    checksums, _ = write_cifar(source)
-    (source / 'escaped.txt').write_text('written outside the root')
-    archive = tmp_path / 'cifar-10-python.tar.gz'
-    with tarfile.open(archive, 'w:gz') as tar:
-        tar.add(source / cifar10.FOLDER, arcname=cifar10.FOLDER)
-        tar.add(source / 'escaped.txt', arcname=f'{cifar10.FOLDER}/../../escaped.txt')
+    archive, checksums = cifar_archive_with(tmp_path, f'{cifar10.FOLDER}/../../escaped.txt')
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     root = tmp_path / 'root'
     with pytest.raises(DataNotFoundError, match=f'download into {root} failed: '):
@@ -663,13 +670,7 @@ def test_a_cifar_archive_that_writes_outside_its_folder_is_refused(tmp_path, mir
 def test_cifar_download_into_the_root_unpacks_only_the_folder(tmp_path, mirror_server,
                                                               monkeypatch):
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
-    source = tmp_path / 'source'
-    checksums, _ = write_cifar(source)
-    (source / 'stray.txt').write_text('not part of CIFAR-10')
-    archive = tmp_path / 'cifar-10-python.tar.gz'
-    with tarfile.open(archive, 'w:gz') as tar:
-        tar.add(source / cifar10.FOLDER, arcname=cifar10.FOLDER)
-        tar.add(source / 'stray.txt', arcname='stray.txt')
+    archive, checksums = cifar_archive_with(tmp_path, 'stray.txt')
     url = mirror_server + archive.name
     root = tmp_path / 'root'
     with pytest.raises(DataNotFoundError) as info:

@@ -140,12 +140,19 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     assert history.column('epoch') == [1, 2, 3]
 
 
-def test_a_checkpoint_of_another_network_is_a_clear_error(tmp_path):
+def one_checkpointed_epoch(tmp_path):
+    """(data, checkpoint, net, trainer) after one epoch of dense_net on toy
+    batches of 8, saved in tmp_path/ckpt."""
     data = toy_batches()
     checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
     net = dense_net()
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
     train_ch5(net, data, data, 8, trainer, CTX, 1, checkpoint=checkpoint, log=lambda line: None)
+    return data, checkpoint, net, trainer
+
+
+def test_a_checkpoint_of_another_network_is_a_clear_error(tmp_path):
+    data, checkpoint, net, trainer = one_checkpointed_epoch(tmp_path)
     other = dense_net(units=4)
     trainer = gluon.Trainer(other.collect_params(), 'sgd', {'learning_rate': 0.1})
     with pytest.raises(CheckpointError, match='does not fit this network'):
@@ -391,11 +398,7 @@ def test_resume_without_a_checkpoint_says_so():
 
 
 def test_resume_refuses_another_batch_size(tmp_path):
-    data = toy_batches()
-    checkpoint = Checkpoint(str(tmp_path / 'ckpt'))
-    net = dense_net()
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
-    train_ch5(net, data, data, 8, trainer, CTX, 1, checkpoint=checkpoint, log=lambda line: None)
+    data, checkpoint, net, trainer = one_checkpointed_epoch(tmp_path)
     with pytest.raises(CheckpointError, match='^--batch-size 4 differs from the run '
                                               'checkpointed in .*, which had --batch-size 8;'):
         train_ch5(net, data, data, 4, trainer, CTX, 2, checkpoint=checkpoint, resume=True,

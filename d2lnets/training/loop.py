@@ -293,8 +293,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                         history.meta['input_shape'] = list(X.shape[1:])  # for a resume's check
                         limit = loss_limit(history.meta['initial_loss'])
                     if i % check_every == 0:
-                        still = _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
-                        dead_checks = dead_checks + 1 if still else 0
+                        no_gradient = _check_health(net, loss_sum, n, limit, epoch, trainer,
+                                                    ctxs[0])
+                        dead_checks = dead_checks + 1 if no_gradient else 0
                         if dead_checks == DEAD_CHECKS:
                             raise _died(epoch, loss_sum.asscalar() / n, trainer, dead_checks,
                                         check_every)
