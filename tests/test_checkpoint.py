@@ -514,3 +514,36 @@ def test_only_a_network_waiting_for_shapes_is_run_and_only_when_the_shape_is_kno
     waiting = no_bias_net()
     assert len(old.restore(waiting, trainer_of(waiting), mx.cpu())) == 1
     assert waiting(nd.ones((2, 7))).shape == (2, 3)
+
+
+def test_a_save_without_a_best_leaves_best_out_of_the_manifest(tmp_path):
+    """Epoch 1 best but saved without best.params: the saves after it name no
+    best (no `"best": null`, which the next save could not read), and a third,
+    worse epoch still saves."""
+    ckpt, net, trainer = saved(tmp_path, (0.9,))
+    folder = tmp_path / 'ckpt'
+    manifest = json.loads((folder / 'manifest.json').read_text())
+    del manifest['best'], manifest['files']['best.params']
+    os.remove(folder / 'best.params')
+    (folder / 'manifest.json').write_text(json.dumps(manifest))
+    for accuracies in ((0.9, 0.5), (0.9, 0.5, 0.4)):
+        ckpt.save(net, trainer, history_of(accuracies))
+        manifest = json.loads((folder / 'manifest.json').read_text())
+        assert sorted(manifest) == ['epoch', 'files'] and manifest['epoch'] == len(accuracies)
+        assert ckpt.best() is None
+
+
+def test_a_linked_best_is_read_once_for_the_manifest(tmp_path, monkeypatch):
+    """best.params is a hard link to model.params when the epoch is the best:
+    its checksum is taken once (a VGG's parameters are half a gigabyte)."""
+    read = []
+    original = checkpoint_module._sha256
+
+    def counting(path):
+        read.append(os.path.basename(path))
+        return original(path)
+    monkeypatch.setattr(checkpoint_module, '_sha256', counting)
+    ckpt, _, _ = saved(tmp_path, (0.5,))
+    assert sorted(read) == ['history.json', 'model.params', 'trainer.states']
+    files = json.loads((tmp_path / 'ckpt' / 'manifest.json').read_text())['files']
+    assert files['best.params'] == files['model.params']

@@ -224,3 +224,19 @@ def test_examples_in_reads_num_examples_or_the_loaders_data_set():
     assert progress.examples_in(object()) is None
     assert progress.examples_in(gluon.data.DataLoader(
         gluon.data.ArrayDataset(np.zeros((5, 2))), batch_size=2)) == 5
+
+
+def test_the_terminal_check_asks_stdout_and_stderr_themselves(monkeypatch):
+    """Each of the two streams is asked, not a stand-in: the bar is drawn when
+    both real streams are terminals (and only those two answer yes here)."""
+    import sys
+    monkeypatch.delenv('CI', raising=False)
+    monkeypatch.setattr(progress, 'in_notebook', lambda: False)
+    asked = []
+
+    def is_terminal(stream):
+        asked.append(stream)
+        return stream is sys.stdout or stream is sys.stderr
+    monkeypatch.setattr(progress, '_is_terminal', is_terminal)
+    assert progress.show_progress() is True
+    assert asked == [sys.stdout, sys.stderr]
