@@ -46,6 +46,7 @@ def test_a_renamed_copy_ranks_first(tmp_path, capsys):
 # Pinned down by mutation testing (docs/results.md) -------------------------------
 
 import io  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 
 import pytest  # noqa: E402
@@ -158,3 +159,28 @@ def test_the_similarity_report_needs_its_assignment(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         'python -m d2lnets.grade similarity: error: the following arguments are required: '
         '--assignment')
+
+
+def test_equal_shares_rank_by_the_first_student_then_the_second(tmp_path):
+    write_students(tmp_path / 's', {f'{n}.py': ANSWER for n in ('al', 'bo', 'cy', 'di')})
+    assert [p[1:3] for p in similar_pairs(str(tmp_path / 's'), 'fire')] == [
+        ('al', 'bo'), ('al', 'cy'), ('al', 'di'), ('bo', 'cy'), ('bo', 'di'), ('cy', 'di')]
+    # al's code lies whole in bo's, cy's whole in al's: both pairs share 100%,
+    # ranked by the names, not by the first student's share.
+    write_students(tmp_path / 't', {'al.py': ANSWER, 'bo.py': PARTLY,
+                                    'cy.py': ANSWER[:ANSWER.index('    def hybrid_forward')]})
+    pairs = similar_pairs(str(tmp_path / 't'), 'fire')
+    assert [p[1:3] for p in pairs[:2]] == [('al', 'bo'), ('al', 'cy')]
+    assert pairs[0][0] == pairs[1][0] == 1.0 and pairs[1][3] < pairs[0][3]
+
+
+def test_a_notebooks_cells_are_read_as_one_text(tmp_path):
+    """A notebook is its code cells joined by line breaks: the same answer in
+    two cells shares all its code with the same answer as one file."""
+    split = ANSWER.index('\nclass Fire')
+    cells = [{'cell_type': 'code', 'metadata': {}, 'source': part, 'outputs': [],
+              'execution_count': None} for part in (ANSWER[:split], ANSWER[split + 1:])]
+    (tmp_path / 's').mkdir()
+    (tmp_path / 's' / 'ana.ipynb').write_text(json.dumps({'cells': cells}))
+    (tmp_path / 's' / 'bea.py').write_text(ANSWER)
+    assert similar_pairs(str(tmp_path / 's'), 'fire') == [(1.0, 'ana', 'bea', 1.0, 1.0)]
