@@ -218,3 +218,26 @@ def test_an_unfinished_template_runs_its_checks_and_says_what_is_missing(capsys)
     assert all(r.passed for r in results)
     assert capsys.readouterr().out.splitlines()[-1] == (
         '2 of 2 public checks pass; the teacher also runs hidden ones with other sizes')
+
+
+def test_an_unknown_assignment_is_refused_with_the_valid_names():
+    with pytest.raises(ValueError) as info:
+        get_assignment('resnet')
+    assert str(info.value) == ("unknown assignment 'resnet'; valid: vgg_block, nin_block, "
+                               "inception, residual, densenet, fire, batch_norm")
+
+
+def test_a_check_is_named_by_its_call_and_its_input():
+    check = get_assignment('inception').checks[0]
+    assert check.call == 'Inception(4, (3, 6), (2, 5), 3)'
+    assert check.label == 'Inception(4, (3, 6), (2, 5), 3) on 1x4x8x8'
+    assert [(c.hidden, c.points) for c in get_assignment('residual').checks] == [
+        (False, 1), (False, 1), (True, 2), (True, 2), (True, 2)]
+
+
+@pytest.mark.parametrize('name', ['fire', 'batch_norm'])
+def test_write_template_writes_the_stored_notebook_byte_for_byte(name, tmp_path):
+    from d2lnets.classroom.assignments import write_template
+    write_template(name, tmp_path / f'{name}.ipynb')
+    with open(os.path.join(TEMPLATES, f'{name}.ipynb'), 'rb') as f:
+        assert (tmp_path / f'{name}.ipynb').read_bytes() == f.read()

@@ -304,7 +304,11 @@ def test_a_trusted_run_sees_its_files_and_the_kit_or_the_library(monkeypatch):
     trusted = SETTINGS._replace(trust=True)
     assert run_submission([('ana.py', b'a = 1')], b'req', '/k', trusted, 99) == 'collected'
     run_submission([], b'req', '/k', trusted._replace(allow_library=True), 99)
-    first, second = seen
+    with monkeypatch.context() as without_path:
+        without_path.delenv('PATH')
+        run_submission([], b'req', '/k', trusted, 99)
+    first, second, third = seen
+    assert third['env']['PATH'] == '/usr/bin'   # what a run without PATH is given
     assert first['command'][:-2] == [sys.executable, '-s', '-B', '-m',
                                      'd2lnets.classroom.runner']
     assert first['command'][-1] == first['write_end']

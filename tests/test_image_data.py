@@ -1,9 +1,13 @@
 """CIFAR-10 from generated pickle files, image folders and their split, and
 the augmentations, on small generated data."""
 import hashlib
+import io
 import os
 import pickle
+import socket
 import tarfile
+import threading
+import time
 
 import mxnet as mx
 import numpy as np
@@ -686,3 +690,107 @@ def test_cifar_download_into_the_root_unpacks_only_the_folder(tmp_path, mirror_s
     assert not (tmp_path / 'env').exists() and not (tmp_path / 'home').exists()
     data = cifar10.load_cifar10(url=url, checksums=checksums, archive_md5=md5)
     assert os.listdir(tmp_path / 'env') == [cifar10.FOLDER]
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2's `str` (SHORT_BINSTRING / BINSTRING), as the
+    published CIFAR-10 batches do (`cPickle` protocol 2 under Python 2)."""
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + len(obj).to_bytes(4, 'little') + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def python2_pickle(obj):
+    buffer = io.BytesIO()
+    _Python2Pickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue()
+
+
+def test_cifar_batches_pickled_by_python_2_load_with_their_bytes(tmp_path):
+    """The published batches are Python 2 pickles: their keys and the images'
+    raw data are Python 2 strings, which only encoding='bytes' reads as the
+    bytes they are (ASCII, pickle's default, turns the keys into str)."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path / cifar10.FOLDER
+    folder.mkdir()
+    batches = {}
+    for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
+        data = rng.integers(0, 256, size=(2, 3072), dtype=np.uint8)
+        data[0, 0] = 200  # a byte ASCII cannot decode
+        batches[name] = {b'batch_label': name.encode(), b'data': data,
+                         b'labels': [int(x) for x in rng.integers(0, 10, 2)]}
+        (folder / name).write_bytes(python2_pickle(batches[name]))
+    (folder / cifar10.META_FILE).write_bytes(python2_pickle(
+        {b'label_names': [b'airplane', b'automobile'], b'num_vis': 3072}))
+    head = (folder / 'data_batch_1').read_bytes()[:40]
+    assert head.startswith(b'\x80\x02}') and b'U\x0bbatch_label' in head  # Python 2's layout
+    data = cifar10.load_cifar10(str(tmp_path), download=False, checksums=None)
+    images, labels = data['train']
+    expected = np.concatenate([batches[n][b'data'] for n in cifar10.TRAIN_FILES])
+    np.testing.assert_array_equal(images, expected.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    assert labels.tolist() == sum((batches[n][b'labels'] for n in cifar10.TRAIN_FILES), [])
+    assert data['test'][1].tolist() == batches['test_batch'][b'labels']
+    assert data['classes'] == ['airplane', 'automobile']
+
+
+def test_a_damaged_cifar_meta_file_is_refused_by_its_checksum(tmp_path):
+    checksums, _ = write_cifar(tmp_path)
+    path = tmp_path / cifar10.FOLDER / cifar10.META_FILE
+    path.write_bytes(pickle.dumps({b'label_names': [b'not', b'cifar']}))
+    with pytest.raises(cifar10.CorruptFileError) as info:
+        cifar10.load_cifar10(str(tmp_path), download=False, checksums=checksums)
+    assert str(info.value).startswith(f'{path}: checksum mismatch (md5 ')
+
+
+def test_a_downloaded_cifar_file_is_checked_against_its_checksum(tmp_path, mirror_server,
+                                                                 monkeypatch):
+    """An archive whose own MD5 is right but which holds a file of another
+    MD5 is refused after unpacking, not read."""
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'home'))
+    archive, checksums = cifar_archive_with(tmp_path, 'stray.txt')
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    root = tmp_path / 'root'
+    checksums = dict(checksums, test_batch='0' * 32)
+    with pytest.raises(DataNotFoundError) as info:
+        cifar10.load_cifar10(str(root), url=mirror_server + archive.name, checksums=checksums,
+                             archive_md5=md5)
+    path = root / cifar10.FOLDER / 'test_batch'
+    assert (f'(download into {root} failed: {path}: checksum mismatch (md5 '
+            f'{hashlib.md5(path.read_bytes()).hexdigest()}, expected {"0" * 32}): the file is '
+            f'damaged or not CIFAR-10; delete it). Fix: ') in str(info.value)
+
+
+def test_a_cifar_server_that_never_answers_times_out(tmp_path, monkeypatch):
+    """A server that takes the connection and never answers costs the
+    download timeout, not the rest of the day."""
+    monkeypatch.setattr(cifar10, 'DOWNLOAD_TIMEOUT_S', 0.3)
+    listener = socket.create_server(('127.0.0.1', 0))
+    done = threading.Event()
+
+    def hold():
+        conn, _ = listener.accept()
+        done.wait(10)  # long enough to tell a timeout from none; then hang up
+        conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    url = f'http://127.0.0.1:{listener.getsockname()[1]}/cifar-10-python.tar.gz'
+    root = tmp_path / 'root'
+    start = time.monotonic()
+    try:
+        with pytest.raises(DataNotFoundError) as info:
+            cifar10.load_cifar10(str(root), url=url)
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+    assert time.monotonic() - start < 5
+    assert f'(download into {root} failed: timed out). Fix: ' in str(info.value)
+    assert os.listdir(root) == []
