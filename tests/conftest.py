@@ -18,6 +18,7 @@ if 'PYTEST_XDIST_WORKER_COUNT' in os.environ and 'OMP_NUM_THREADS' not in os.env
 import d2lnets  # noqa: E402,F401  (before MXNet)
 import functools
 import http.server
+import socket
 import threading
 
 import numpy as np
@@ -27,6 +28,28 @@ import pytest
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+@pytest.fixture
+def silent_server():
+    """A server on loopback that takes a connection and never answers (for
+    10 s at most, then hangs up); yields its base URL."""
+    listener = socket.create_server(('127.0.0.1', 0))
+    done = threading.Event()
+
+    def hold():
+        conn, _ = listener.accept()
+        done.wait(10)  # long enough to tell a timeout from none; then hang up
+        conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{listener.getsockname()[1]}/'
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
 
 
 @pytest.fixture

@@ -237,15 +237,22 @@ def test_the_earliest_of_equal_best_accuracies_is_kept(tmp_path):
     assert ckpt.best()[1:] == (2, 0.7)
 
 
-def test_a_best_from_before_best_params_was_kept_is_not_invented(tmp_path):
-    """Epoch 1 best, saved without best.params (an older checkpoint): epoch 2,
-    worse, cannot name a best it has no parameters for."""
+def saved_without_best_params(tmp_path):
+    """Epoch 1 (accuracy 0.9) saved as a checkpoint from before best.params
+    was kept: its manifest names no best. (ckpt, net, trainer, folder)."""
     ckpt, net, trainer = saved(tmp_path, (0.9,))
     folder = tmp_path / 'ckpt'
     manifest = json.loads((folder / 'manifest.json').read_text())
     del manifest['best'], manifest['files']['best.params']
     os.remove(folder / 'best.params')
     (folder / 'manifest.json').write_text(json.dumps(manifest))
+    return ckpt, net, trainer, folder
+
+
+def test_a_best_from_before_best_params_was_kept_is_not_invented(tmp_path):
+    """Epoch 1 best, saved without best.params (an older checkpoint): epoch 2,
+    worse, cannot name a best it has no parameters for."""
+    ckpt, net, trainer, folder = saved_without_best_params(tmp_path)
     ckpt.save(net, trainer, history_of((0.9, 0.5)))
     assert ckpt.best() is None and 'best.params' not in os.listdir(folder)
     ckpt.save(net, trainer, history_of((0.9, 0.5, 0.95)))
@@ -520,12 +527,7 @@ def test_a_save_without_a_best_leaves_best_out_of_the_manifest(tmp_path):
     """Epoch 1 best but saved without best.params: the saves after it name no
     best (no `"best": null`, which the next save could not read), and a third,
     worse epoch still saves."""
-    ckpt, net, trainer = saved(tmp_path, (0.9,))
-    folder = tmp_path / 'ckpt'
-    manifest = json.loads((folder / 'manifest.json').read_text())
-    del manifest['best'], manifest['files']['best.params']
-    os.remove(folder / 'best.params')
-    (folder / 'manifest.json').write_text(json.dumps(manifest))
+    ckpt, net, trainer, folder = saved_without_best_params(tmp_path)
     for accuracies in ((0.9, 0.5), (0.9, 0.5, 0.4)):
         ckpt.save(net, trainer, history_of(accuracies))
         manifest = json.loads((folder / 'manifest.json').read_text())

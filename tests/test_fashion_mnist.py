@@ -6,8 +6,6 @@ the downloads from a web server on loopback; the real files test the real table.
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 import warnings
 
@@ -236,28 +234,13 @@ def test_each_mirrors_failure_is_named_in_the_message(places, mirror_server, tmp
                      + r'[^ ;]*\.part: not a whole gzip file \(', message)
 
 
-def test_a_mirror_that_never_answers_times_out(places, monkeypatch):
+def test_a_mirror_that_never_answers_times_out(places, monkeypatch, silent_server):
     """A mirror that takes the connection and never answers costs the timeout,
     not the rest of the day."""
     monkeypatch.setattr(fm, 'DOWNLOAD_TIMEOUT_S', 0.3)
-    listener = socket.create_server(('127.0.0.1', 0))
-    done = threading.Event()
-
-    def hold():
-        conn, _ = listener.accept()
-        done.wait(10)  # long enough to tell a timeout from none; then hang up
-        conn.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    url = f'http://127.0.0.1:{listener.getsockname()[1]}/'
+    url = silent_server
     start = time.monotonic()
-    try:
-        with pytest.raises(fm.DataNotFoundError) as info:
-            fm.load_arrays(mirrors=(url,))
-    finally:
-        done.set()
-        thread.join()
-        listener.close()
+    with pytest.raises(fm.DataNotFoundError) as info:
+        fm.load_arrays(mirrors=(url,))
     assert time.monotonic() - start < 5
     assert f'{url}{fm.FILES[("train", "images")][0]}: timed out)' in str(info.value)

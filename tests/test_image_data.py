@@ -4,9 +4,7 @@ import hashlib
 import io
 import os
 import pickle
-import socket
 import tarfile
-import threading
 import time
 
 import mxnet as mx
@@ -767,30 +765,15 @@ def test_a_downloaded_cifar_file_is_checked_against_its_checksum(tmp_path, mirro
             f'damaged or not CIFAR-10; delete it). Fix: ') in str(info.value)
 
 
-def test_a_cifar_server_that_never_answers_times_out(tmp_path, monkeypatch):
+def test_a_cifar_server_that_never_answers_times_out(tmp_path, monkeypatch, silent_server):
     """A server that takes the connection and never answers costs the
     download timeout, not the rest of the day."""
     monkeypatch.setattr(cifar10, 'DOWNLOAD_TIMEOUT_S', 0.3)
-    listener = socket.create_server(('127.0.0.1', 0))
-    done = threading.Event()
-
-    def hold():
-        conn, _ = listener.accept()
-        done.wait(10)  # long enough to tell a timeout from none; then hang up
-        conn.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    url = f'http://127.0.0.1:{listener.getsockname()[1]}/cifar-10-python.tar.gz'
+    url = f'{silent_server}cifar-10-python.tar.gz'
     root = tmp_path / 'root'
     start = time.monotonic()
-    try:
-        with pytest.raises(DataNotFoundError) as info:
-            cifar10.load_cifar10(str(root), url=url)
-    finally:
-        done.set()
-        thread.join()
-        listener.close()
+    with pytest.raises(DataNotFoundError) as info:
+        cifar10.load_cifar10(str(root), url=url)
     assert time.monotonic() - start < 5
     assert f'(download into {root} failed: timed out). Fix: ' in str(info.value)
     assert os.listdir(root) == []
