@@ -74,11 +74,6 @@ def clean_env(**extra):
     return env
 
 
-def engine_env(args):
-    """MXNET_ENGINE_TYPE for the timed trainings: `--engine`, or none (d2lnets chooses)."""
-    return {'MXNET_ENGINE_TYPE': args.engine} if args.engine else {}
-
-
 def training_command(args, out):
     return [sys.executable, '-m', f'chapters.{args.chapter}', '--quick',
             '--num-train', str(args.num_train), '--num-test', str(args.num_test),
@@ -90,8 +85,7 @@ def run_training(args, settings, scratch):
     seconds, d2lnets' one-line thread choice or None)."""
     out = tempfile.mkdtemp(dir=scratch)
     start = time.perf_counter()
-    done = subprocess.run(training_command(args, out), cwd=REPO_ROOT,
-                          env=clean_env(**settings, **engine_env(args)),
+    done = subprocess.run(training_command(args, out), cwd=REPO_ROOT, env=clean_env(**settings),
                           capture_output=True, text=True, timeout=args.trial_timeout)
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -188,20 +182,18 @@ def measure(args, scratch, log):
 def together(args, scratch, log):
     """Wall seconds of N default trainings started together (`--stagger`
     seconds apart), from the first start to the last end, and of one alone
-    (x N: one after another); repeated, interleaved; and what each chose
-    (its start-up line and any change of thread count in mid-run)."""
+    (x N: one after another); repeated, interleaved; and what each chose."""
     at_once, alone, chose = [], [], []
     for repeat in range(args.repeats):
         start = time.perf_counter()
         procs = []
         for _ in range(args.together):
             procs.append(subprocess.Popen(training_command(args, tempfile.mkdtemp(dir=scratch)),
-                                          cwd=REPO_ROOT, env=clean_env(**engine_env(args)),
-                                          stdout=subprocess.PIPE,
+                                          cwd=REPO_ROOT, env=clean_env(), stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))
             time.sleep(args.stagger)
         outputs = [p.communicate(timeout=args.trial_timeout) for p in procs]
-        chose.append([CHOICE.findall(out) for out, _ in outputs])
+        chose.append([(CHOICE.search(out) or [None])[0] for out, _ in outputs])
         at_once.append(time.perf_counter() - start)
         if any(p.returncode for p in procs):
             raise RuntimeError(f'a training failed: {outputs[0][1][-500:]}')
@@ -270,10 +262,6 @@ def parse_args(argv):
                         help='seconds between the starts of the --together trainings')
     parser.add_argument('--skip-settings', action='store_true',
                         help='only the --together comparison')
-    parser.add_argument('--engine', choices=('NaiveEngine', 'ThreadedEnginePerDevice'),
-                        help="MXNET_ENGINE_TYPE for the timed trainings (default: d2lnets' "
-                             'choice; ThreadedEnginePerDevice: as before session 16, the '
-                             'thread count fixed at start-up)')
     parser.add_argument('--json', help='write the results here')
     return parser.parse_args(argv)
 
@@ -282,7 +270,6 @@ def main(argv=None):
     args = parse_args(argv)
     result = dict(machine=machine(), command='python -m bench.busy ' + ' '.join(
         sys.argv[1:] if argv is None else argv), settings=SETTINGS,
-        engine=args.engine or "d2lnets' choice",
         neighbours=dict(kind=args.neighbours, count=args.neighbour_count, nice=args.neighbour_nice,
                         command=' '.join(NEIGHBOUR_TRAINING) if args.neighbours == 'train'
                         else 'while True: pass'),
