@@ -1,6 +1,5 @@
-"""Training: the book's loop `train_ch5` (on threads that follow the load),
-checkpoints, the per-epoch history, data-parallel and distributed runs and
-their launcher, and fine-tuning.
+"""Training: the book's loop `train_ch5`, checkpoints, the per-epoch history,
+data-parallel and distributed runs and their launcher, and fine-tuning.
 
 Imports `models` and `data`, never `viz`, `classroom` or the command line.
 """

@@ -5,9 +5,7 @@ loss and accuracy stay on the device, read back a few times an epoch rather
 than after every batch, so Python never waits on the engine mid-epoch.
 Given a list of contexts it trains data-parallel, as the book's multi-GPU
 chapter does (D2L section 13.6): each batch is split across the devices and
-the trainer's kvstore sums their gradients. On the CPU each step runs on as
-many threads as the machine's load leaves free, measured again every second
-(`load_follower`).
+the trainer's kvstore sums their gradients.
 """
 import contextlib
 import math
@@ -21,7 +19,6 @@ from mxnet.gluon import loss as gloss
 from mxnet.gluon.utils import split_and_load
 
 from .history import History
-from .load_follower import LoadFollower, can_follow
 from .progress import examples_in, progress_bar, show_progress
 
 EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec, '
@@ -87,47 +84,19 @@ def _zero_loss(net, loss, X, y, ctx):
     return loss(net(X[:1].as_in_context(ctx)), y[:1].as_in_context(ctx)).sum() * 0
 
 
-def evaluate_accuracy(data_iter, net, ctx, progress=None, follower=None):
+def evaluate_accuracy(data_iter, net, ctx, progress=None):
     """Fraction of examples in `data_iter` whose arg-max prediction is the label;
-    `ctx` is a context or a list of them. `progress`: as in `train_ch5`;
-    `follower`: the LoadFollower whose thread count runs each batch (None: the
-    calling thread's)."""
+    `ctx` is a context or a list of them. `progress`: as in `train_ch5`."""
     ctxs = as_context_list(ctx)
     acc_sum, n = nd.zeros(1, ctx=ctxs[0]), 0
-    run = follower.run if follower is not None else _call
     with closing(progress_bar(show_progress(progress), examples_in(data_iter), 'test')) as bar:
         for X, y in data_iter:
-            run(_count_correct, net, X, y, ctxs, acc_sum)
+            for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
+                correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
+                acc_sum += correct.as_in_context(ctxs[0])
             n += y.shape[0]
             bar.update(y.shape[0])
     return acc_sum.asscalar() / n
-
-
-def _call(step, *args):
-    return step(*args)
-
-
-def _count_correct(net, X, y, ctxs, acc_sum):
-    """Add to `acc_sum` how many of the batch's predictions are right."""
-    for Xs, ys in zip(*split_batch(X, y, ctxs), strict=True):
-        correct = (net(Xs).argmax(axis=1) == ys.astype('float32')).sum()
-        acc_sum += correct.as_in_context(ctxs[0])
-
-
-def _train_batch(net, loss, trainer, batch_size, ctxs, X, y, loss_sum, correct):
-    """One step on the batch (X, y), split across `ctxs`; adds its summed loss
-    to `loss_sum` and its right predictions to `correct`."""
-    Xs, ys = split_batch(X, y, ctxs)
-    with autograd.record():
-        y_hats = [net(part) for part in Xs]
-        losses = [loss(y_hat, part).sum() for y_hat, part in zip(y_hats, ys, strict=True)]
-        idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
-    autograd.backward(losses + idle)
-    trainer.step(batch_size)
-    for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
-        loss_sum += batch_loss.as_in_context(ctxs[0])
-        right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
-        correct += right.as_in_context(ctxs[0])
 
 
 def _nonfinite_sum(net, ctx):
@@ -245,11 +214,6 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         only in a notebook or on a terminal, not under $CI nor with another `log`
         (`d2lnets.training.progress`). The epoch lines stay the same.
 
-    Where d2lnets chose the thread count (OMP_NUM_THREADS unset), the steps
-    follow the load (`d2lnets.training.load_follower`): when other programs
-    start or stop using the cores, the next steps run on the count they
-    leave free, and a line through `log` says so.
-
     Returns
     -------
     History
@@ -299,7 +263,6 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
     dead_checks = 0  # health checks in a row that found every gradient zero
-    follower = LoadFollower(can_follow(ctxs), log=log)
     with telling_what_is_saved(checkpoint):
         for epoch in range(len(history) + 1, num_epochs + 1):
             loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
@@ -311,8 +274,18 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                 train_iter.set_epoch(epoch)
             with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
                 for i, (X, y) in enumerate(train_iter, 1):
-                    follower.run(_train_batch, net, loss, trainer, batch_size, ctxs, X, y,
-                                 loss_sum, correct)
+                    Xs, ys = split_batch(X, y, ctxs)
+                    with autograd.record():
+                        y_hats = [net(part) for part in Xs]
+                        losses = [loss(y_hat, part).sum()
+                                  for y_hat, part in zip(y_hats, ys, strict=True)]
+                        idle = [_zero_loss(net, loss, Xs[0], ys[0], c) for c in ctxs[len(Xs):]]
+                    autograd.backward(losses + idle)
+                    trainer.step(batch_size)
+                    for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
+                        loss_sum += batch_loss.as_in_context(ctxs[0])
+                        right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
+                        correct += right.as_in_context(ctxs[0])
                     n += y.shape[0]
                     bar.update(y.shape[0])
                     if 'initial_loss' not in history.meta:
@@ -328,7 +301,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                                         check_every)
             _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
             train_time = time.time() - start
-            test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show, follower=follower)
+            test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
             record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
                           train_acc=correct.asscalar() / n, test_acc=test_acc,
                           time=time.time() - start, examples_per_sec=n / train_time,
