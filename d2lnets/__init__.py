@@ -14,7 +14,7 @@ The book's builders and blocks are importable from here:
 `from d2lnets import vgg_block, vgg, train_ch5, load_data_fashion_mnist`.
 """
 from ._environment import check_environment, make_output_safe
-from ._threads import start_engine_quietly, tune_threads
+from ._threads import tune_threads
 
 check_environment()
 make_output_safe()
@@ -26,7 +26,6 @@ except ImportError as err:
     raise ImportError(
         f'd2lnets needs MXNet ({err}): pip install "d2lnets[cpu]", or "d2lnets[gpu]" '
         f'on a machine with CUDA 11.2') from None
-start_engine_quietly()
 
 # noqa: E402 below: MXNet must load after tune_threads()
 from .data import load_data_fashion_mnist  # noqa: E402

@@ -21,27 +21,15 @@ otherwise it takes the cores they leave wholly free (at least one) and lets
 waiting threads sleep (OMP_WAIT_POLICY=PASSIVE). The choice holds for the
 whole process: MXNet reads these variables once, when it loads.
 
-With MXNet's CPU wheel, d2lnets also runs MXNet's NaiveEngine
-(MXNET_ENGINE_TYPE), which runs each operator on the Python thread that
-calls it instead of handing it to an engine thread: every chapter trained
-10-25 % faster on it here (docs/results.md, "Trainings started apart"),
-and it lets `train_ch5` change the thread count in mid-run when the load
-changes (`d2lnets.training.load_follower`). Not in jobs of several
-processes (the parameter server, Horovod), not with a GPU wheel, and never
-over the user's own MXNET_ENGINE_TYPE.
-
 Processes that horovodrun (or mpirun) starts side by side on one machine
 share its cores and are not measured as load. Values the user set win, one
 by one. When MXNet (or d2l, which imports it) came first and left
 OMP_NUM_THREADS unset on a machine with more cores, a warning says once how
 to fix it: its thread pools cannot be resized from Python afterwards.
 """
-import glob
-import importlib.util
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -50,7 +38,6 @@ SET_BY_D2LNETS = False  # True once tune_threads() has set OMP_NUM_THREADS itsel
 QUIET_SETTINGS = {'OMP_WAIT_POLICY': 'ACTIVE', 'GOMP_SPINCOUNT': '300000'}
 BUSY_SETTINGS = {'OMP_WAIT_POLICY': 'PASSIVE'}
 THREAD_VARIABLES = ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')
-CPU_ENGINE = 'NaiveEngine'  # MXNET_ENGINE_TYPE with the CPU wheel (module docstring)
 BUSY_CORES = 0.5  # other programs using this many cores or more make the machine busy
 SAMPLE_SECONDS = 0.2  # how long the load is measured at start-up
 CHOICE = None  # the ThreadChoice tune_threads() made, once it has run
@@ -74,22 +61,16 @@ class ThreadChoice:
         The thread variables as MXNet will read them (None where unset).
     user_set : tuple
         The variables the user had set before d2lnets looked.
-    engine : str or None
-        The MXNET_ENGINE_TYPE d2lnets set (None: it set none, so MXNet runs
-        the user's or its default, the threaded engine).
     """
     threads: int
     usable: int
     others: float | None
     env: dict
     user_set: tuple
-    engine: str | None = None
 
     def describe(self):
         """One line for the start of a run: what was chosen, why, how to override."""
         settings = ', '.join(f'{k}={v}' for k, v in self.env.items() if v is not None)
-        if self.engine is not None:
-            settings += f', MXNET_ENGINE_TYPE={self.engine}'
         if 'OMP_NUM_THREADS' in self.user_set:
             why = f'OMP_NUM_THREADS={self.threads} was set before d2lnets started'
         elif self.others is None:
@@ -100,17 +81,8 @@ class ThreadChoice:
         else:
             why = (f'{self.threads} of {self.usable} cores, sleeping when idle: other programs '
                    f'used {self.others:.1f} cores when this run started')
-        if self.follows_load():
-            why += '; the count follows the load while training'
         return (f'threads: {settings} ({why}); to choose yourself, set OMP_NUM_THREADS and '
                 f'OMP_WAIT_POLICY before starting Python')
-
-    def follows_load(self):
-        """Whether `train_ch5` may change the thread count with the load
-        (`d2lnets.training.load_follower`): d2lnets chose it, from a load it
-        could measure, and runs MXNet's NaiveEngine."""
-        return (self.engine == CPU_ENGINE and 'OMP_NUM_THREADS' not in self.user_set
-                and self.others is not None)
 
 
 def choose(usable, others, processes=1):
@@ -142,79 +114,9 @@ def tune_threads():
     if 'OMP_NUM_THREADS' not in os.environ:
         os.environ['OMP_NUM_THREADS'] = str(threads)
         SET_BY_D2LNETS = True
-    engine = choose_engine(os.environ, mxnet_wheels())
-    if engine is not None:
-        os.environ['MXNET_ENGINE_TYPE'] = engine
     CHOICE = ThreadChoice(threads=_int_or(os.environ['OMP_NUM_THREADS'], threads),
                           usable=usable, others=others, env=thread_settings_raw(os.environ),
-                          user_set=user_set, engine=engine)
-
-
-def choose_engine(env, wheels):
-    """CPU_ENGINE where it is safe and the user has not chosen, else None
-    (MXNet's default): only with MXNet's CPU wheel (`wheels`, the installed
-    MXNet distributions' names, is exactly ['mxnet']) and in a process that
-    is not one of a job's several (DMLC_ROLE: the parameter server; Horovod
-    or MPI: processes_here())."""
-    if 'MXNET_ENGINE_TYPE' in env or 'DMLC_ROLE' in env or processes_here() > 1:
-        return None
-    return CPU_ENGINE if wheels == ['mxnet'] else None
-
-
-def mxnet_wheels():
-    """Names of the MXNet distributions installed beside the `mxnet` package
-    Python would import ('mxnet', 'mxnet-cu112', ...), from their
-    .dist-info folders; MXNet is not imported. [] when none is found (a
-    build from source)."""
-    try:
-        spec = importlib.util.find_spec('mxnet')
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    site = os.path.dirname(list(spec.submodule_search_locations)[0])
-    names = {os.path.basename(path).split('-')[0].lower().replace('_', '-')
-             for path in glob.glob(os.path.join(site, 'mxnet*.dist-info'))}
-    return sorted(names)
-
-
-ENGINE_LINE = 'MXNet start using engine: '  # MXNet's log line whenever MXNET_ENGINE_TYPE is set
-
-
-def start_engine_quietly():
-    """Start MXNet's engine now (its first operator does) when d2lnets chose
-    it, keeping MXNet's log line about it ('[time] engine.cc:54: MXNet start
-    using engine: NaiveEngine') off stderr: the choice is d2lnets', not the
-    user's. Anything else written to stderr meanwhile is passed on. Then
-    MXNET_ENGINE_TYPE leaves the environment again, MXNet having read it:
-    programs this one starts choose for themselves (a parameter-server
-    worker must not inherit it)."""
-    if CHOICE is None or CHOICE.engine is None:
-        return
-    try:
-        _start_engine_without_its_line()
-    finally:
-        os.environ.pop('MXNET_ENGINE_TYPE', None)
-
-
-def _start_engine_without_its_line():
-    import mxnet as mx
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to keep clean
-        mx.nd.zeros(1).wait_to_read()
-        return
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            mx.nd.zeros(1).wait_to_read()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        caught.seek(0)
-        lines = caught.read().decode(errors='replace').splitlines(keepends=True)
-    sys.stderr.write(''.join(line for line in lines if ENGINE_LINE not in line))
+                          user_set=user_set)
 
 
 def describe_choice():

@@ -103,8 +103,7 @@ def test_the_load_of_cpu_bound_neighbours_is_measured(spinners):
 def test_beside_busy_neighbours_one_thread_that_sleeps_when_idle(spinners):
     threads, policy, spin, choice = settings_seen({})
     assert (threads, policy, spin) == ('1', 'PASSIVE', 'None')
-    assert choice.startswith('threads: OMP_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE, '
-                             'MXNET_ENGINE_TYPE=NaiveEngine (1 of ')
+    assert choice.startswith('threads: OMP_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE (1 of ')
     assert 'other programs used' in choice and 'set OMP_NUM_THREADS' in choice
 
 
