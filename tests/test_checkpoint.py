@@ -111,13 +111,19 @@ def test_without_trainer_states_there_is_no_states_file(tmp_path):
     assert len(ckpt.restore(small_net(seed=1), trainer_of(net), mx.cpu())) == 1
 
 
+def history_refused(ckpt):
+    """The message of the CheckpointError that reading ckpt's history raises."""
+    with pytest.raises(CheckpointError) as info:
+        ckpt.history()
+    return str(info.value)
+
+
 def test_no_checkpoint_has_no_best_and_no_epochs(tmp_path):
     ckpt = Checkpoint(str(tmp_path / 'none'))
     assert ckpt.best() is None and ckpt.epochs_saved() == 0 and not ckpt.exists()
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f'no checkpoint to resume in {tmp_path / "none"}; start without '
-                               f'--resume')
+    assert history_refused(ckpt) == (
+        f'no checkpoint to resume in {tmp_path / "none"}; start without '
+        f'--resume')
 
 
 def test_a_checkpoint_from_before_manifests_has_no_best_but_loads(tmp_path):
@@ -316,25 +322,21 @@ def test_a_damaged_file_is_named_with_what_is_wrong(tmp_path):
     end = ('; start afresh without --resume (the damaged run is then kept in earlier/)')
     states = (folder / 'trainer.states').read_bytes()
     (folder / 'trainer.states').write_bytes(states[:-1] + bytes([states[-1] ^ 1]))
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f'the checkpoint in {folder} is damaged: trainer.states does not '
-                               f'match its checksum' + end)
+    assert history_refused(ckpt) == (
+        f'the checkpoint in {folder} is damaged: trainer.states does not '
+        f'match its checksum' + end)
     (folder / 'trainer.states').write_bytes(states + b'x')
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f'the checkpoint in {folder} is damaged: trainer.states has '
-                               f'{len(states) + 1} bytes, not {len(states)}' + end)
+    assert history_refused(ckpt) == (
+        f'the checkpoint in {folder} is damaged: trainer.states has '
+        f'{len(states) + 1} bytes, not {len(states)}' + end)
     os.remove(folder / 'trainer.states')
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f'the checkpoint in {folder} is damaged: trainer.states is '
-                               f'missing' + end)
+    assert history_refused(ckpt) == (
+        f'the checkpoint in {folder} is damaged: trainer.states is '
+        f'missing' + end)
     (folder / 'manifest.json').write_text('{"epoch": 1}')
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f"the checkpoint in {folder} is damaged: its manifest cannot be "
-                               f"read ('files'); start afresh without --resume")
+    assert history_refused(ckpt) == (
+        f"the checkpoint in {folder} is damaged: its manifest cannot be "
+        f"read ('files'); start afresh without --resume")
     (folder / 'manifest.json').write_text('{"epoch": 1, "files": {}}')
     assert len(ckpt.history()) == 1  # nothing listed, nothing to check
 
@@ -345,21 +347,19 @@ def test_a_history_that_cannot_be_read_or_is_misnumbered_is_refused(tmp_path):
     os.remove(folder / 'manifest.json')
     good = (folder / 'history.json').read_text()
     (folder / 'history.json').write_text('{"meta": {}}')
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f"the history in {folder} cannot be read ('epochs'); start afresh "
-                               f"without --resume")
+    assert history_refused(ckpt) == (
+        f"the history in {folder} cannot be read ('epochs'); start afresh "
+        f"without --resume")
     (folder / 'history.json').write_text('{')
     with pytest.raises(CheckpointError, match=r'cannot be read \(Expecting property name'):
         ckpt.history()
     data = json.loads(good)
     data['epochs'][0]['epoch'] = 0
     (folder / 'history.json').write_text(json.dumps(data))
-    with pytest.raises(CheckpointError) as info:
-        ckpt.history()
-    assert str(info.value) == (f'the checkpoint in {folder} is damaged: its epochs are numbered '
-                               f'[0, 2], not 1 to 2; start afresh without --resume (the damaged '
-                               f'run is then kept in earlier/)')
+    assert history_refused(ckpt) == (
+        f'the checkpoint in {folder} is damaged: its epochs are numbered '
+        f'[0, 2], not 1 to 2; start afresh without --resume (the damaged '
+        f'run is then kept in earlier/)')
 
 
 def learn(net, trainer):
