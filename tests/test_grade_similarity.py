@@ -101,8 +101,14 @@ def test_the_pairs_are_every_pair_ranked_by_the_larger_share_with_both_shares(tm
 
 def test_the_templates_code_is_left_out_of_what_is_shared(tmp_path):
     """Two students who handed in the template's code as it is, plus a few
-    lines of their own: what the template gives them counts less."""
-    ana, bea = TEMPLATE_CODE + '\nx = 1\n', TEMPLATE_CODE + '\ny = [2, 3]\n'
+    lines of their own (long enough that copydetect's winnowing, which
+    hashes with Python's salted hash(), keeps some of them under every hash
+    seed): what the template gives them counts less."""
+    ana = TEMPLATE_CODE + ('\ndef scale(values, factor):\n'
+                           '    return [value * factor for value in values if value > 0]\n')
+    bea = TEMPLATE_CODE + ('\nclass Counter:\n    def __init__(self):\n'
+                           '        self.seen = {}\n\n    def add(self, key):\n'
+                           '        self.seen[key] = self.seen.get(key, 0) + 1\n')
     write_students(tmp_path / 's', {'ana.py': ana, 'bea.py': bea})
     a, b = shares(ana, bea)
     assert similar_pairs(str(tmp_path / 's'), 'fire') == [(max(a, b), 'ana', 'bea', a, b)]
