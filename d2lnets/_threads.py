@@ -18,8 +18,9 @@ programs use on the cores it may run on (/proc/stat, Linux; it keeps one
 core busy meanwhile, so that trainings started together see each other): if they use
 less than half a core, it takes every usable core with spinning threads;
 otherwise it takes the cores they leave wholly free (at least one) and lets
-waiting threads sleep (OMP_WAIT_POLICY=PASSIVE). The choice holds for the
-whole process: MXNet reads these variables once, when it loads.
+waiting threads sleep (OMP_WAIT_POLICY=PASSIVE). MXNet reads these
+variables once, when it loads; `train_ch5` then changes the thread count
+when the load changes (`d2lnets.training.load_follower`).
 
 Processes that horovodrun (or mpirun) starts side by side on one machine
 share its cores and are not measured as load. Values the user set win, one
@@ -81,8 +82,17 @@ class ThreadChoice:
         else:
             why = (f'{self.threads} of {self.usable} cores, sleeping when idle: other programs '
                    f'used {self.others:.1f} cores when this run started')
+        if self.follows_load():
+            why += '; the count follows the load while training'
         return (f'threads: {settings} ({why}); to choose yourself, set OMP_NUM_THREADS and '
                 f'OMP_WAIT_POLICY before starting Python')
+
+    def follows_load(self):
+        """Whether `train_ch5` may change the thread count with the load
+        (`d2lnets.training.load_follower`): d2lnets chose it from a load it
+        could measure, and there is more than one core to choose from."""
+        return ('OMP_NUM_THREADS' not in self.user_set and self.others is not None
+                and self.usable > 1)
 
 
 def choose(usable, others, processes=1):

@@ -5,7 +5,9 @@ loss and accuracy stay on the device, read back a few times an epoch rather
 than after every batch, so Python never waits on the engine mid-epoch.
 Given a list of contexts it trains data-parallel, as the book's multi-GPU
 chapter does (D2L section 13.6): each batch is split across the devices and
-the trainer's kvstore sums their gradients.
+the trainer's kvstore sums their gradients. On one CPU the steps run on as
+many threads as the machine's load leaves free, measured again every second
+(`load_follower`).
 """
 import contextlib
 import math
@@ -19,6 +21,7 @@ from mxnet.gluon import loss as gloss
 from mxnet.gluon.utils import split_and_load
 
 from .history import History
+from .load_follower import LoadFollower, can_follow
 from .progress import examples_in, progress_bar, show_progress
 
 EPOCH_LINE = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec, '
@@ -134,7 +137,7 @@ def _check_health(net, loss_sum, examples, limit, epoch, trainer, ctx):
     loss per example of the epoch so far is above `limit`; return whether
     every gradient of the last batch was zero. One read-back."""
     loss_value, params_ok, gradients = nd.concat(
-        loss_sum.reshape(1), _nonfinite_sum(net, ctx).reshape(1),
+        loss_sum.as_in_context(ctx).reshape(1), _nonfinite_sum(net, ctx).reshape(1),
         _gradient_sum(net, ctx).reshape(1), dim=0).asnumpy()
     mean_loss = loss_value / max(examples, 1)
     if math.isfinite(loss_value) and math.isfinite(params_ok) and mean_loss <= limit:
@@ -214,6 +217,12 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
         only in a notebook or on a terminal, not under $CI nor with another `log`
         (`d2lnets.training.progress`). The epoch lines stay the same.
 
+    Where d2lnets chose the thread count (OMP_NUM_THREADS unset) and `net`
+    trains hybridized on one CPU, the steps follow the load
+    (`d2lnets.training.load_follower`): when other programs start or stop
+    using the cores, the next batches run on the count they leave free, and a
+    line through `log` says so. Each epoch ends with the network on `ctx`.
+
     Returns
     -------
     History
@@ -263,9 +272,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
     ctxs = as_context_list(ctx)
     show = show_progress(progress, log)
     dead_checks = 0  # health checks in a row that found every gradient zero
-    with telling_what_is_saved(checkpoint):
+    home = ctxs[0]  # where the running loss and accuracy are summed
+    follower = LoadFollower(net, ctxs, can_follow(ctxs, hybridize), log=log)
+    with telling_what_is_saved(checkpoint), follower:
         for epoch in range(len(history) + 1, num_epochs + 1):
-            loss_sum, correct = nd.zeros(1, ctx=ctxs[0]), nd.zeros(1, ctx=ctxs[0])
+            loss_sum, correct = nd.zeros(1, ctx=home), nd.zeros(1, ctx=home)
             n, start = 0, time.time()
             if seed is not None:
                 mx.random.seed(_epoch_seed(seed, epoch))
@@ -274,6 +285,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                 train_iter.set_epoch(epoch)
             with closing(progress_bar(show, examples_in(train_iter), f'epoch {epoch}')) as bar:
                 for i, (X, y) in enumerate(train_iter, 1):
+                    ctxs = follower.contexts()
                     Xs, ys = split_batch(X, y, ctxs)
                     with autograd.record():
                         y_hats = [net(part) for part in Xs]
@@ -283,9 +295,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                     autograd.backward(losses + idle)
                     trainer.step(batch_size)
                     for batch_loss, y_hat, part in zip(losses, y_hats, ys, strict=True):
-                        loss_sum += batch_loss.as_in_context(ctxs[0])
+                        loss_sum += batch_loss.as_in_context(home)
                         right = (y_hat.argmax(axis=1) == part.astype('float32')).sum()
-                        correct += right.as_in_context(ctxs[0])
+                        correct += right.as_in_context(home)
                     n += y.shape[0]
                     bar.update(y.shape[0])
                     if 'initial_loss' not in history.meta:
@@ -301,7 +313,8 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs,
                                         check_every)
             _check_health(net, loss_sum, n, limit, epoch, trainer, ctxs[0])
             train_time = time.time() - start
-            test_acc = evaluate_accuracy(test_iter, net, ctx, progress=show)
+            test_acc = evaluate_accuracy(test_iter, net, ctxs, progress=show)
+            follower.go_home()
             record = dict(epoch=epoch, loss=loss_sum.asscalar() / n,
                           train_acc=correct.asscalar() / n, test_acc=test_acc,
                           time=time.time() - start, examples_per_sec=n / train_time,
