@@ -85,7 +85,7 @@ def run_training(args, settings, scratch):
     seconds, d2lnets' one-line thread choice or None)."""
     out = tempfile.mkdtemp(dir=scratch)
     start = time.perf_counter()
-    done = subprocess.run(training_command(args, out), cwd=REPO_ROOT, env=clean_env(**settings),
+    done = subprocess.run(training_command(args, out), cwd=args.tree, env=clean_env(**settings),
                           capture_output=True, text=True, timeout=args.trial_timeout)
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -182,18 +182,19 @@ def measure(args, scratch, log):
 def together(args, scratch, log):
     """Wall seconds of N default trainings started together (`--stagger`
     seconds apart), from the first start to the last end, and of one alone
-    (x N: one after another); repeated, interleaved; and what each chose."""
+    (x N: one after another); repeated, interleaved; and what each chose
+    (its start-up line and any change of thread count in mid-run)."""
     at_once, alone, chose = [], [], []
     for repeat in range(args.repeats):
         start = time.perf_counter()
         procs = []
         for _ in range(args.together):
             procs.append(subprocess.Popen(training_command(args, tempfile.mkdtemp(dir=scratch)),
-                                          cwd=REPO_ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                          cwd=args.tree, env=clean_env(), stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))
             time.sleep(args.stagger)
         outputs = [p.communicate(timeout=args.trial_timeout) for p in procs]
-        chose.append([(CHOICE.search(out) or [None])[0] for out, _ in outputs])
+        chose.append([CHOICE.findall(out) for out, _ in outputs])
         at_once.append(time.perf_counter() - start)
         if any(p.returncode for p in procs):
             raise RuntimeError(f'a training failed: {outputs[0][1][-500:]}')
@@ -219,6 +220,12 @@ def summarise(rates):
                        of_best=spread([v / b for v, b in zip(values, best, strict=True)]))
             for name, values in by_setting.items()}
     return table
+
+
+def commit_of(tree):
+    """The commit checked out in `tree` (None outside git)."""
+    done = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=tree, capture_output=True, text=True)
+    return done.stdout.strip() or None
 
 
 def machine():
@@ -262,6 +269,9 @@ def parse_args(argv):
                         help='seconds between the starts of the --together trainings')
     parser.add_argument('--skip-settings', action='store_true',
                         help='only the --together comparison')
+    parser.add_argument('--tree', default=REPO_ROOT,
+                        help='run the timed trainings from this checkout (default: this one), '
+                             'e.g. a git worktree of an earlier commit to compare with')
     parser.add_argument('--json', help='write the results here')
     return parser.parse_args(argv)
 
@@ -273,7 +283,7 @@ def main(argv=None):
         neighbours=dict(kind=args.neighbours, count=args.neighbour_count, nice=args.neighbour_nice,
                         command=' '.join(NEIGHBOUR_TRAINING) if args.neighbours == 'train'
                         else 'while True: pass'),
-        date=time.strftime('%Y-%m-%d'))
+        tree=dict(path=args.tree, commit=commit_of(args.tree)), date=time.strftime('%Y-%m-%d'))
 
     def log(line):
         print(line, flush=True)

@@ -68,3 +68,20 @@ def test_settings_are_taken_in_turn():
     names = ['a', 'b', 'c']
     assert [busy.rotated(names, r) for r in range(3)] == [['a', 'b', 'c'], ['b', 'c', 'a'],
                                                           ['c', 'a', 'b']]
+
+
+def test_the_trainings_run_from_the_tree_asked_for_and_its_commit_is_recorded(tmp_path,
+                                                                                monkeypatch):
+    calls = []
+
+    def fake_run(command, cwd, **kwargs):
+        calls.append(cwd)
+        raise RuntimeError('stop here')
+    monkeypatch.setattr(busy.subprocess, 'run', fake_run)
+    args = busy.parse_args(['--tree', str(tmp_path)])
+    with pytest.raises(RuntimeError, match='stop here'):
+        busy.run_training(args, {}, str(tmp_path))
+    assert calls == [str(tmp_path)]
+    assert busy.parse_args([]).tree == busy.REPO_ROOT
+    monkeypatch.undo()
+    assert len(busy.commit_of(busy.REPO_ROOT)) == 40 and busy.commit_of(str(tmp_path)) is None
