@@ -74,4 +74,6 @@ def _after_fork_in_child():
     _placed.clear()
 
 
-os.register_at_fork(after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+if hasattr(os, 'register_at_fork'):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
