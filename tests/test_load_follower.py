@@ -359,3 +359,16 @@ def test_a_move_drops_the_cached_graph_so_one_context_holds_its_memory(follower_
     assert net._cached_op is not None  # still home: nothing dropped
     follower.contexts()
     assert net._cached_op is None
+
+
+def test_a_place_is_set_once_not_at_every_batch(monkeypatch):
+    """Setting a count waits for the engine: a training asks for its place at
+    every batch, so only a count not yet set (or lost at a fork) is pushed."""
+    pushed = []
+    monkeypatch.setattr(thread_places, '_push_threads', lambda ctx, n: pushed.append((ctx, n)))
+    monkeypatch.setattr(thread_places, '_placed', {})
+    for _ in range(3):
+        thread_places.place(2)
+    thread_places.place(1)
+    assert pushed == [(mx.cpu(thread_places.PLACE_BASE + 2), 2),
+                      (mx.cpu(thread_places.PLACE_BASE + 1), 1)]
