@@ -149,7 +149,8 @@ def test_the_load_is_measured_every_second_not_every_batch(monkeypatch):
     assert calls == [lf.CHECK_SECONDS, 2 * lf.CHECK_SECONDS]
 
 
-def test_disabled_it_never_measures_and_keeps_every_context_given():
+def test_disabled_it_never_measures_and_keeps_every_context_given(monkeypatch):
+    monkeypatch.setattr(_threads, 'CHOICE', None)  # MXNet was loaded before d2lnets
     net = dense_net()
     ctxs = [mx.cpu(0), mx.cpu(1)]
     follower = lf.LoadFollower(net, ctxs, False, measure=lambda: pytest.fail('measured'),
@@ -311,24 +312,40 @@ def test_the_start_line_says_when_the_count_follows_the_load():
 
 
 def test_the_load_is_other_programs_time_less_this_processs_and_its_childrens(monkeypatch):
-    samples = iter([(10.0, 100.0, 4.0), (12.0, 104.0, 5.5), (12.0, 105.0, 5.5)])
+    samples = iter([(10.0, 100.0, 4.0), (12.0, 104.0, 5.5), (12.0, 105.0, 5.5), None,
+                    (14.0, 110.0, 7.0), (18.0, 114.2, 11.0)])
     monkeypatch.setattr(lf.OthersLoad, '_sample', lambda self: next(samples))
     load = lf.OthersLoad()
     assert load() == pytest.approx((4.0 - 1.5) / 2.0)
     assert load() is None  # no time passed
+    assert load() is None  # /proc/stat could not be read
+    assert load() is None  # nor the time before
+    assert load() == pytest.approx(0.05)  # 0.2 s of others' time in 4 s
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/stat'), reason='Linux only')
+def test_a_program_that_is_not_this_ones_child_is_load():
+    """A spinning grandchild (not this process's child, so not its work)
+    counts: at least half a core, whatever else the machine runs."""
+    spin = f'{sys.executable} -c "while True: pass" & sleep 1.5; kill $!'
+    load = lf.OthersLoad()
+    subprocess.run(['sh', '-c', spin], timeout=30)
+    assert load() >= 0.5
 
 
 def test_children_cpu_time_is_read_from_proc(tmp_path):
-    """Two children listed by two threads of this process; one ended before
-    its stat was read; a command name with a ')' in it."""
-    for tid, pids in (('100', '7 8'), ('101', '9')):
+    """Children listed by threads of this process: a listing that cannot be
+    read (the first thread's), a child that ended before its stat was read
+    (listed first), a command name with a ')' in it."""
+    (tmp_path / 'self' / 'task' / '099' / 'children').mkdir(parents=True)  # not a file
+    for tid, pids in (('100', '8 7'), ('101', '9')):
         (tmp_path / 'self' / 'task' / tid).mkdir(parents=True)
         (tmp_path / 'self' / 'task' / tid / 'children').write_text(pids + ' ')
-    for pid, name, utime, stime in (('7', 'python', 30, 5), ('9', 'a) b', 100, 0)):
+    for pid, name, utime, stime in (('7', 'python', 30, 5), ('9', 'a) b', 100, 7)):
         (tmp_path / pid).mkdir()
         fields = ['S', '1'] + ['0'] * 9 + [str(utime), str(stime)] + ['0'] * 30
         (tmp_path / pid / 'stat').write_text(f'{pid} ({name}) ' + ' '.join(fields))
-    assert lf.children_cpu_seconds(100, proc=str(tmp_path)) == pytest.approx(1.35)
+    assert lf.children_cpu_seconds(100, proc=str(tmp_path)) == pytest.approx(1.42)
 
 
 @pytest.mark.skipif(not os.path.exists('/proc/self/task'), reason='Linux only')
@@ -351,7 +368,7 @@ def test_a_data_loader_child_is_this_trainings_work_not_load():
 def test_a_move_drops_the_cached_graph_so_one_context_holds_its_memory(follower_of):
     """With static memory each context the cached graph ran on keeps its
     buffers; hybridizing again drops the graph (MXNet's `_cached_op`)."""
-    follower, _ = follower_of(home=2, usable=2, loads=[1.0, 1.0])
+    follower, _ = follower_of(home=2, usable=2, loads=[1.0, 1.0, 1.0, 1.0])
     net = follower.net
     net(nd.ones((4, 5)))
     assert net._cached_op is not None
@@ -359,6 +376,10 @@ def test_a_move_drops_the_cached_graph_so_one_context_holds_its_memory(follower_
     assert net._cached_op is not None  # still home: nothing dropped
     follower.contexts()
     assert net._cached_op is None
+    assert dict(net._flags)['static_alloc'] and dict(net._flags)['static_shape']
+    net(nd.ones((4, 5)).as_in_context(follower.contexts()[0]))
+    follower.contexts()  # the same place again: nothing moves, nothing is dropped
+    assert net._cached_op is not None
 
 
 def test_a_place_is_set_once_not_at_every_batch(monkeypatch):

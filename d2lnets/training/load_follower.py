@@ -175,7 +175,7 @@ def children_cpu_seconds(ticks, proc='/proc'):
     /proc/self/task/*/children and each child's stat; 0 where Linux does not
     list children."""
     total = 0
-    for listing in glob.glob(f'{proc}/self/task/*/children'):
+    for listing in sorted(glob.glob(f'{proc}/self/task/*/children')):
         try:
             with open(listing) as f:
                 pids = f.read().split()
