@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import mxnet as mx
 import numpy as np
@@ -324,13 +325,28 @@ def test_the_load_is_other_programs_time_less_this_processs_and_its_childrens(mo
 
 
 @pytest.mark.skipif(not os.path.exists('/proc/stat'), reason='Linux only')
-def test_a_program_that_is_not_this_ones_child_is_load():
+def test_a_program_that_is_not_this_ones_child_is_load_and_a_child_is_not():
     """A spinning grandchild (not this process's child, so not its work)
-    counts: at least half a core, whatever else the machine runs."""
+    counts: at least half a core, whatever else the machine runs, and at
+    most every core. A spinning child (a data loader's worker) does not:
+    beside it, others can use at most what it leaves."""
+    cores = len(_threads.usable_cpus())
     spin = f'{sys.executable} -c "while True: pass" & sleep 1.5; kill $!'
     load = lf.OthersLoad()
     subprocess.run(['sh', '-c', spin], timeout=30)
-    assert load() >= 0.5
+    assert 0.5 <= load() <= cores + 0.1
+    child = subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+    ticks = os.sysconf('SC_CLK_TCK')
+    try:
+        load()
+        start, child_start = time.monotonic(), lf.children_cpu_seconds(ticks)
+        threading.Event().wait(1.5)
+        others = load()
+        child_share = (lf.children_cpu_seconds(ticks) - child_start) / (time.monotonic() - start)
+        assert child_share > 0.3 and others <= cores - child_share + 0.2
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_children_cpu_time_is_read_from_proc(tmp_path):
