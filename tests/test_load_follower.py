@@ -160,7 +160,7 @@ def test_disabled_it_never_measures_and_keeps_every_context_given(monkeypatch):
 
 
 def test_it_follows_only_a_count_d2lnets_chose_for_one_cpu_and_the_default_engine(monkeypatch):
-    for name in ('MXNET_ENGINE_TYPE', 'MXNET_CPU_WORKER_NTHREADS'):
+    for name in ('MXNET_ENGINE_TYPE', 'MXNET_CPU_WORKER_NTHREADS', 'DMLC_ROLE'):
         monkeypatch.delenv(name, raising=False)
     cpu = [mx.cpu()]
     for chosen, ctxs, hybridized, expected in [
@@ -180,7 +180,8 @@ def test_it_follows_only_a_count_d2lnets_chose_for_one_cpu_and_the_default_engin
                                   ('MXNET_ENGINE_TYPE', 'NaiveEngine', False),
                                   ('MXNET_ENGINE_TYPE', 'ThreadedEngine', False),
                                   ('MXNET_CPU_WORKER_NTHREADS', '1', True),
-                                  ('MXNET_CPU_WORKER_NTHREADS', '2', False)]:
+                                  ('MXNET_CPU_WORKER_NTHREADS', '2', False),
+                                  ('DMLC_ROLE', 'worker', False)]:
         with monkeypatch.context() as env:
             env.setenv(name, value)
             assert lf.can_follow(cpu, True) is expected, (name, value)

@@ -21,7 +21,8 @@ reason, the network goes back to the caller's context, so that checkpoints,
 
 It follows only a count d2lnets chose itself from a load it could measure
 (Linux), for a hybridized network on one CPU context, with MXNet's default
-engine and one worker a context: set OMP_NUM_THREADS to choose yourself.
+engine and one worker a context, outside parameter-server jobs: set
+OMP_NUM_THREADS to choose yourself.
 Another count splits oneDNN's sums differently, so the last bits of the
 weights depend on the load, as they already did through the start-up
 choice: set OMP_NUM_THREADS too for runs that repeat bit for bit.
@@ -41,7 +42,8 @@ def can_follow(ctxs, hybridized):
     """Whether the thread count may follow the load for a training on `ctxs`:
     d2lnets chose the count from a load it measured (the user did not),
     MXNet runs its default engine with one worker a context (what lets a
-    context have a count of its own), and train_ch5 hybridizes the network
+    context have a count of its own), the process is not one of a
+    parameter-server job (DMLC_ROLE), and train_ch5 hybridizes the network
     (`hybridized`: moving it drops the cached graph, which train_ch5 then
     builds again) on one CPU context."""
     choice = _threads.CHOICE
@@ -49,7 +51,8 @@ def can_follow(ctxs, hybridized):
             and len(ctxs) == 1 and ctxs[0].device_type == 'cpu'
             and os.environ.get('MXNET_ENGINE_TYPE', 'ThreadedEnginePerDevice')
             == 'ThreadedEnginePerDevice'
-            and os.environ.get('MXNET_CPU_WORKER_NTHREADS', '1') == '1')
+            and os.environ.get('MXNET_CPU_WORKER_NTHREADS', '1') == '1'
+            and 'DMLC_ROLE' not in os.environ)
 
 
 class LoadFollower:
