@@ -157,6 +157,10 @@ def test_alone_a_process_is_rank_0_of_1_and_its_trainer_uses_the_kvstore_asked(m
     assert sys.excepthook is hook
 
 
+class Exited(Exception):
+    pass
+
+
 class FakeStore:
     rank, num_workers, type = 1, 3, 'dist_sync'
 
@@ -166,12 +170,22 @@ def test_a_launched_worker_joins_the_dist_kvstore_and_fails_fast(monkeypatch):
     made = []
     monkeypatch.setattr(distributed.mx.kv, 'create',
                         lambda kind: made.append(kind) or FakeStore())
-    monkeypatch.setattr(sys, 'excepthook', sys.excepthook)
+    printed, exits = [], []
+    monkeypatch.setattr(sys, 'excepthook', lambda *exc_info: printed.append(exc_info))
+
+    def leave(code):
+        exits.append(code)
+        raise Exited
+
+    monkeypatch.setattr(distributed.os, '_exit', leave)
     job = distributed.join('dist_sync')
     assert made == ['dist_sync']
     assert (job.rank, job.workers, job.kind, job.trainer_states) == (1, 3, 'dist_sync', False)
     assert job.step_batch(256) == 256  # each worker's gradients are summed by the servers
-    assert sys.excepthook.__qualname__ == 'fail_fast.<locals>.hook'
+    error = ValueError('boom')
+    with pytest.raises(Exited):
+        sys.excepthook(ValueError, error, None)  # now prints, then leaves at once
+    assert printed == [(ValueError, error, None)] and exits == [1]
     trainer = job.trainer(dense().collect_params(), 'sgd', {'learning_rate': 0.3})
     assert isinstance(trainer._kvstore_params['kvstore'], FakeStore)
 
@@ -213,10 +227,6 @@ def test_without_horovod_the_error_names_the_import_error_and_the_install():
         "--horovod needs Horovod built for MXNet (No module named 'horovod'): "
         'HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod==0.28.1 '
         '(after pip install -U "setuptools<75"; it compiles for some minutes)')
-
-
-class Exited(Exception):
-    pass
 
 
 def test_an_uncaught_exception_is_printed_then_ends_the_process(monkeypatch, capsys):

@@ -451,14 +451,19 @@ def test_an_initialized_model_is_run_once_on_the_input_shape_and_device_given():
     assert 0.08 < np.abs(net[-3].weight.data(mx.cpu(1)).asnumpy()).max() <= 0.093
     default = initialized_model('lenet', mx.cpu(1))  # the registry's 28x28
     assert default[-3].weight.shape == (120, 16 * 5 * 5)
+    first = initialized_model('lenet', mx.cpu(1), (1, 32, 32), edition='first')  # no padding
+    assert first[-3].weight.shape == (120, 16 * 5 * 5)
 
 
 def test_a_pretrained_network_takes_the_files_parameters_but_a_new_output(tmp_path, monkeypatch):
-    source = initialized_model('lenet', mx.cpu(), (1, 32, 32))
+    source = initialized_model('lenet', mx.cpu(), (1, 32, 32), edition='first')
+    for param in source.collect_params().values():  # biases too, not Xavier's zeros
+        param.set_data(nd.random.uniform(-1, 1, param.shape))
     monkeypatch.setenv('HOME', str(tmp_path))
     source.save_parameters(str(tmp_path / 'lenet.params'))
     mx.random.seed(3)
-    net = pretrained_network('lenet', '~/lenet.params', 4, mx.cpu(1), (1, 32, 32))
+    net = pretrained_network('lenet', '~/lenet.params', 4, mx.cpu(1), (1, 32, 32),
+                             edition='first')
     params = list(net.collect_params().values())
     for param, original in zip(params[:-2], list(source.collect_params().values())[:-2],
                                strict=True):
