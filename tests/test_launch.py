@@ -411,13 +411,14 @@ def test_a_job_relays_each_line_with_its_label_and_ends_0_when_its_workers_do(
     monkeypatch.delenv('PS_VERBOSE', raising=False)
     job.start('scheduler', shell(f"echo '{JOINED}'; echo ready; sleep 0.3; echo bye"), WORKER,
               None)
-    job.start('worker 0', shell('sleep 0.5; echo trained; printf "\\377 odd\\n" >&2'), WORKER,
-              None)
+    job.start('worker 0', shell('sleep 0.5; echo trained; printf "\\377 odd\\n" >&2; '
+                                'echo "ends in X"; echo "two spaces  "'), WORKER, None)
     job.start('worker 1', shell('echo "$DMLC_ROLE $X"'), dict(WORKER, X='y'), None)
     start = time.monotonic()
     assert job.wait() == 0
     assert time.monotonic() - start < launch.GRACE_SECONDS  # the scheduler ended by itself
-    assert relayed(job) == ['[scheduler] bye', '[scheduler] ready', '[worker 0] trained',
+    assert relayed(job) == ['[scheduler] bye', '[scheduler] ready', '[worker 0] ends in X',
+                            '[worker 0] trained', '[worker 0] two spaces  ',
                             '[worker 0] \ufffd odd', '[worker 1] worker y']
     assert [proc.returncode for _, proc in job.processes] == [0, 0, 0]
     assert capsys.readouterr().err == ''
