@@ -381,6 +381,28 @@ def test_a_process_started_with_die_with_launcher_gets_sigkill_when_the_launcher
     assert plain.stdout == '0\n'
 
 
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux')
+def test_a_process_whose_launcher_died_before_it_asked_for_the_signal_kills_itself():
+    """The preexec run in a process whose parent is not the launcher (here a
+    grandchild of the test) ends it with SIGKILL at once."""
+    preexec = launch.die_with_launcher()
+    child = os.fork()
+    if child == 0:
+        try:
+            grandchild = os.fork()
+            if grandchild == 0:
+                try:
+                    preexec()
+                finally:
+                    os._exit(0)
+            _, status = os.waitpid(grandchild, 0)
+            os._exit(100 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 100 + signal.SIGKILL
+
+
 WORKER = {'DMLC_ROLE': 'worker'}
 JOINED = f'ps-lite/src/van.cc:1: {launch.JOINED_MARK} 2 nodes'
 
