@@ -377,6 +377,13 @@ def test_load_by_order_keeps_the_networks_own_last_skip_last_parameters(tmp_path
     for a, b in zip(got, expected[:4] + own[4:], strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(got[4], expected[4])
+    whole = small_net(classes=1, seed=1)
+    for param in whole.collect_params().values():  # nonzero biases, unlike a fresh Dense's
+        param.set_data(nd.random.uniform(-1, 1, param.shape))
+    load_by_order(target, saved(whole, tmp_path / 'whole.params'))  # by default: every one
+    for a, b in zip(target.collect_params().values(), whole.collect_params().values(),
+                    strict=True):
+        np.testing.assert_array_equal(a.data().asnumpy(), b.data().asnumpy())
 
 
 def test_files_and_networks_that_do_not_fit_are_refused_in_their_own_words(tmp_path):
