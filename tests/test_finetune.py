@@ -13,8 +13,12 @@ from PIL import Image
 from chapters import finetune as finetune_chapter
 from d2lnets.inference import predict
 from d2lnets.data.batches import ImageBatches
-from d2lnets.training.checkpoint import Checkpoint
-from d2lnets.training.finetune import ParamsMismatchError, finetune, load_by_order, replace_output
+from d2lnets.training import finetune as ft
+from d2lnets.training.checkpoint import Checkpoint, CheckpointError
+from d2lnets.training.finetune import (ParamsMismatchError, finetune, initialized_model,
+                                       load_by_order, make_trainer, pretrained_network,
+                                       replace_output)
+from d2lnets.training.history import History
 from d2lnets.models import get_model
 from d2lnets.training.loop import evaluate_accuracy
 
@@ -355,3 +359,264 @@ def test_load_network_says_why_the_file_does_not_fit(predict_setup):
             r"Parameter '\w+' from saved params: shape incompatible expected \(4, 1024\) vs "
             r"saved \(7, 1024\)\)$")):
         predict.load_network('googlenet_cifar10', params, 4, mx.cpu())
+
+
+# The library's parts one at a time (mutation testing): exact refusals, the
+# device a layer is made on, and what `finetune` asks of `train_ch5`, checked
+# with `train_ch5` stood in for (no training).
+
+def test_load_by_order_keeps_the_networks_own_last_skip_last_parameters(tmp_path):
+    """The output layer (weight and bias) is left alone, even one of a single
+    class (a dimension of 1 is a known size, not a shape still to infer)."""
+    source = saved(small_net(classes=1, seed=1), tmp_path / 'source.params')
+    target = small_net(classes=1, seed=2)
+    own = [p.data().asnumpy() for p in target.collect_params().values()]
+    load_by_order(target, source, skip_last=2)
+    expected = [p.data().asnumpy() for p in small_net(classes=1, seed=1).collect_params().values()]
+    got = [p.data().asnumpy() for p in target.collect_params().values()]
+    for a, b in zip(got, expected[:4] + own[4:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(got[4], expected[4])
+    whole = small_net(classes=1, seed=1)
+    for param in whole.collect_params().values():  # nonzero biases, unlike a fresh Dense's
+        param.set_data(nd.random.uniform(-1, 1, param.shape))
+    load_by_order(target, saved(whole, tmp_path / 'whole.params'))  # by default: every one
+    for a, b in zip(target.collect_params().values(), whole.collect_params().values(),
+                    strict=True):
+        np.testing.assert_array_equal(a.data().asnumpy(), b.data().asnumpy())
+
+
+def test_files_and_networks_that_do_not_fit_are_refused_in_their_own_words(tmp_path):
+    unshaped = nn.HybridSequential()
+    unshaped.add(nn.Dense(3))
+    unshaped.initialize()
+    with pytest.raises(ValueError) as info:
+        load_by_order(unshaped, tmp_path / 'any.params')
+    assert str(info.value) == ('initialise the network and pass one batch through it before '
+                               'loading parameters into it')
+    listed = tmp_path / 'listed.params'
+    nd.save(str(listed), [nd.zeros(1)])
+    garbage = tmp_path / 'garbage.params'
+    garbage.write_bytes(b'not parameters')
+    other = saved(small_net(hidden=16), tmp_path / 'other.params')
+    net = small_net()
+    expects = list(net.collect_params().values())[2]
+    for path, message in [
+            (listed, f'{listed} holds a list of arrays, not named parameters'),
+            (garbage, f'{garbage} is not an MXNet parameter file'),
+            (other, f'{other}: array 2 (2.weight) has shape (16, 196) but parameter '
+                    f'{expects.name} expects (8, 196); the file is from another architecture')]:
+        with pytest.raises(ParamsMismatchError) as info:
+            load_by_order(net, path)
+        assert str(info.value) == message
+
+
+def test_a_new_output_layer_follows_the_same_layers_on_the_networks_device():
+    mx.random.seed(0)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(8, activation='relu'), nn.Dense(6, activation='relu'), nn.Dense(3))
+    net.initialize(init.Xavier(), ctx=mx.cpu(1))
+    net(nd.zeros((1, 5), ctx=mx.cpu(1)))
+    new = replace_output(net, 2)
+    assert [id(block) for block in new][:-1] == [id(block) for block in net][:-1]
+    assert len(new) == 3 and new[-1] is not net[-1] and new[-1]._units == 2
+    assert new[-1].weight.list_ctx() == [mx.cpu(1)]
+    assert new(nd.zeros((4, 5), ctx=mx.cpu(1))).shape == (4, 2)
+    # Xavier: uniform within sqrt(6 / (6 + 2)) = 0.87, not MXNet's default 0.07
+    assert 0.1 < np.abs(new[-1].weight.data(mx.cpu(1)).asnumpy()).max() <= 0.87
+
+
+def test_a_model_zoo_layout_gets_its_output_replaced_in_place_under_its_name():
+    net = get_model('resnet18', num_classes=10)
+    net.initialize(init.Xavier(), ctx=mx.cpu(1))
+    net(nd.zeros((1, 3, 32, 32), ctx=mx.cpu(1)))
+    features = net.features
+    assert replace_output(net, 4) is net and net.features is features
+    assert isinstance(net.output, nn.Dense) and net.output._units == 4
+    assert [p.name for p in net.output.collect_params().values()] == [
+        f'{net.prefix}output_weight', f'{net.prefix}output_bias']
+    assert net.output.weight.list_ctx() == [mx.cpu(1)]
+    assert net(nd.zeros((2, 3, 32, 32), ctx=mx.cpu(1))).shape == (2, 4)
+    assert np.abs(net.output.weight.data(mx.cpu(1)).asnumpy()).max() > 0.1  # Xavier, 512 in
+
+
+@pytest.mark.parametrize('kind', ['conv last', 'not hybrid'])
+def test_replace_output_needs_a_hybrid_sequential_ending_in_dense(kind):
+    net = nn.HybridSequential() if kind == 'conv last' else nn.Sequential()
+    net.add(nn.Dense(4), nn.Conv2D(2, 1)) if kind == 'conv last' else net.add(nn.Dense(4))
+    net.initialize()
+    with pytest.raises(ValueError) as info:
+        replace_output(net, 2)
+    assert str(info.value) == 'replace_output needs a HybridSequential ending in a Dense layer'
+
+
+def test_an_initialized_model_is_run_once_on_the_input_shape_and_device_given():
+    net = initialized_model('lenet', mx.cpu(1), (1, 32, 32))
+    assert {c for p in net.collect_params().values() for c in p.list_ctx()} == {mx.cpu(1)}
+    assert net[-3].weight.shape == (120, 16 * 6 * 6)  # 32x32 input: 6x6 after the convolutions
+    # Xavier: uniform within sqrt(6 / (576 + 120)) = 0.093, not MXNet's default 0.07
+    assert 0.08 < np.abs(net[-3].weight.data(mx.cpu(1)).asnumpy()).max() <= 0.093
+    default = initialized_model('lenet', mx.cpu(1))  # the registry's 28x28
+    assert default[-3].weight.shape == (120, 16 * 5 * 5)
+    first = initialized_model('lenet', mx.cpu(1), (1, 32, 32), edition='first')  # no padding
+    assert first[-3].weight.shape == (120, 16 * 5 * 5)
+
+
+def test_a_pretrained_network_takes_the_files_parameters_but_a_new_output(tmp_path, monkeypatch):
+    source = initialized_model('lenet', mx.cpu(), (1, 32, 32), edition='first')
+    for param in source.collect_params().values():  # biases too, not Xavier's zeros
+        param.set_data(nd.random.uniform(-1, 1, param.shape))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    source.save_parameters(str(tmp_path / 'lenet.params'))
+    mx.random.seed(3)
+    net = pretrained_network('lenet', '~/lenet.params', 4, mx.cpu(1), (1, 32, 32),
+                             edition='first')
+    params = list(net.collect_params().values())
+    for param, original in zip(params[:-2], list(source.collect_params().values())[:-2],
+                               strict=True):
+        assert param.list_ctx() == [mx.cpu(1)]
+        np.testing.assert_array_equal(param.data(mx.cpu(1)).asnumpy(), original.data().asnumpy())
+    assert net(nd.zeros((2, 1, 32, 32), ctx=mx.cpu(1))).shape == (2, 4)
+    assert params[-2].shape == (4, 84) and params[-2].list_ctx() == [mx.cpu(1)]
+
+
+def test_make_trainer_adam_at_2e_4_by_default_or_sgd_with_momentum_in_the_networks_order():
+    with mx.name.NameManager():
+        for _ in range(9):
+            nn.Dense(1)  # the net's layers are dense9 and dense10: dense10 sorts first
+        net = nn.HybridSequential()
+        net.add(nn.Dense(3, in_units=2), nn.Dense(2, in_units=3))
+    net.initialize()
+    adam = make_trainer(net)
+    assert type(adam._optimizer).__name__ == 'Adam' and adam.learning_rate == 2e-4
+    assert [p.name for p in adam._params] == [p.name for p in net.collect_params().values()]
+    sgd = make_trainer(net, 'sgd', 0.05)
+    assert type(sgd._optimizer).__name__ == 'SGD' and sgd.learning_rate == 0.05
+    assert sgd._optimizer.momentum == 0.9
+    assert make_trainer(net, 'adam', 0.1)._optimizer.beta1 == 0.9  # no momentum key for Adam
+    with pytest.raises(ValueError) as info:
+        make_trainer(net, 'rmsprop')
+    assert str(info.value) == "optimizer 'rmsprop': use one of adam, sgd"
+
+
+@pytest.mark.parametrize('checkpointed, then', [
+    (False, 'free some space or fix the folder, then run again'),
+    (True, 'its checkpoint is saved: free some space or fix the folder, then add --resume '
+           'to continue'),
+])
+def test_a_best_epoch_that_cannot_be_written_is_one_line(tmp_path, checkpointed, then):
+    folder = tmp_path / 'best.params'
+    folder.mkdir()  # a folder where the file should go
+    with pytest.raises(CheckpointError) as info:
+        ft._save_best(small_net(), str(folder), 3, checkpointed)
+    assert str(info.value) == (f'cannot write the best epoch (3) to {folder} (Is a directory); '
+                               f'{then}')
+
+
+class StandInCheckpoint:
+    """Stands in for a Checkpoint: its history's test accuracies, whether it
+    writes, and where copy_parameters was asked to copy the best to."""
+
+    def __init__(self, accs=(), write=True):
+        self.accs, self.write, self.copied = list(accs), write, []
+
+    def history(self):
+        history = History()
+        for epoch, acc in enumerate(self.accs, 1):
+            history.append(epoch=epoch, loss=1.0, train_acc=0.5, test_acc=acc, time=1.0,
+                           examples_per_sec=10.0)
+        return history
+
+    def copy_parameters(self, path):
+        self.copied.append(path)
+
+
+@pytest.fixture
+def stand_in_training(monkeypatch):
+    """finetune with train_ch5, make_trainer and _save_best stood in for:
+    train_ch5 gives the epochs' accuracies in `calls['accs']` to on_epoch."""
+    calls = {'accs': [], 'train': [], 'trainer': [], 'saved': []}
+
+    def train_ch5(net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs, **kwargs):
+        calls['train'].append(((net, train_iter, val_iter, batch_size, trainer, ctx, num_epochs),
+                               kwargs))
+        history = History()
+        for epoch, acc in enumerate(calls['accs'], 1):
+            history.append(epoch=epoch, loss=1.0, train_acc=0.5, test_acc=acc, time=1.0,
+                           examples_per_sec=10.0)
+            kwargs['on_epoch'](history)
+        return history
+
+    monkeypatch.setattr(ft, 'train_ch5', train_ch5)
+    monkeypatch.setattr(ft, 'make_trainer',
+                        lambda *args: calls['trainer'].append(args) or 'trainer')
+    monkeypatch.setattr(ft, '_save_best', lambda *args: calls['saved'].append(args))
+    return calls
+
+
+def test_finetune_hands_its_settings_to_train_ch5_and_keeps_each_better_epoch(
+        stand_in_training, tmp_path):
+    calls = stand_in_training
+    calls['accs'] = [0.5, 0.7, 0.7, 0.6, 0.9]
+    lines, seen = [], []
+    best_path = str(tmp_path / 'a' / 'b' / 'best.params')
+    history, best = finetune('net', 'train', 'val', 16, 'ctx', 5, optimizer='sgd', lr=0.1,
+                             best_path=best_path, log=lines.append,
+                             on_epoch=lambda h: seen.append(len(h)), options={'x': 1}, seed=7)
+    assert calls['trainer'] == [('net', 'sgd', 0.1)]
+    (args, kwargs), = calls['train']
+    assert args == ('net', 'train', 'val', 16, 'trainer', 'ctx', 5)
+    assert kwargs.pop('on_epoch').__name__ == 'keep_best'
+    assert kwargs == {'log': lines.append, 'checkpoint': None, 'resume': False,
+                      'options': {'x': 1}, 'seed': 7}
+    assert [saved[1:] for saved in calls['saved']] == [(best_path, 1, False), (best_path, 2, False),
+                                                      (best_path, 5, False)]
+    assert all(saved[0] == 'net' for saved in calls['saved'])
+    assert os.path.isdir(tmp_path / 'a' / 'b')
+    assert lines == [f'best validation accuracy so far ({acc}): saved {best_path}'
+                     for acc in ('0.500', '0.700', '0.900')]
+    assert seen == [1, 2, 3, 4, 5] and best == 0.9 and len(history) == 5
+
+
+def test_finetune_defaults_to_adam_at_2e_4_and_a_fresh_run(stand_in_training):
+    calls = stand_in_training
+    history, best = finetune('net', 'train', 'val', 16, 'ctx', 0, log=print)
+    assert calls['trainer'] == [('net', 'adam', 2e-4)]
+    assert calls['train'][0][1]['resume'] is False and calls['saved'] == []
+    assert len(history) == 0 and best == -1.0  # no epoch: no accuracy
+
+
+def test_without_a_best_path_nothing_is_saved_and_the_epochs_still_reach_on_epoch(
+        stand_in_training):
+    stand_in_training['accs'] = [0.5, 0.7]
+    seen = []
+    finetune('net', 'train', 'val', 16, 'ctx', 2, log=print, on_epoch=lambda h: seen.append(len(h)))
+    assert stand_in_training['saved'] == [] and seen == [1, 2]
+
+
+@pytest.mark.parametrize('write', [True, False])
+def test_a_checkpointed_best_epoch_says_so_when_it_cannot_be_written(stand_in_training, tmp_path,
+                                                                      write):
+    stand_in_training['accs'] = [0.5]
+    checkpoint = StandInCheckpoint(write=write)
+    finetune('net', 'train', 'val', 16, 'ctx', 1, best_path=str(tmp_path / 'best.params'),
+             log=print, checkpoint=checkpoint)
+    assert [saved[3] for saved in stand_in_training['saved']] == [write]
+    assert stand_in_training['train'][0][1]['checkpoint'] is checkpoint
+
+
+@pytest.mark.parametrize('accs, resume, best_path, copied', [
+    ([0.5, 0.9], True, 'best.params', True),  # stopped between the checkpoint and the best
+    ([0.9, 0.5], True, 'best.params', False),
+    ([0.9, 0.9], True, 'best.params', False),  # the best is the earlier of equal ones
+    ([], True, 'best.params', False),
+    ([0.5, 0.9], False, 'best.params', False),
+    ([0.5, 0.9], True, None, False),
+])
+def test_a_resumed_run_makes_the_best_file_again_only_when_the_last_epoch_is_the_best(
+        stand_in_training, accs, resume, best_path, copied):
+    checkpoint = StandInCheckpoint(accs)
+    finetune('net', 'train', 'val', 16, 'ctx', 3, best_path=best_path, log=print,
+             checkpoint=checkpoint, resume=resume)
+    assert checkpoint.copied == ([best_path] if copied else [])
+    assert stand_in_training['train'][0][1]['resume'] is resume
