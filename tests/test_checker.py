@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.contrib.nn import HybridConcurrent
 
 from d2lnets.classroom.checker import CheckResult, check_assignment, check_builder, close, judge
-from d2lnets.classroom.observe import observe
+from d2lnets.classroom.observe import fit_problem, observe, returned
 from d2lnets.models.googlenet import Inception
 from d2lnets.models.resnet import Residual
 from d2lnets.models.vgg import vgg_block
@@ -332,3 +332,55 @@ def test_wrong_numbers_are_put_down_to_the_first_layer_that_explains_them():
         CheckResult(False, 'every layer matches, but the block\'s output differs (by up to 2): '
                            'check how your forward combines them, e.g. the sum with the '
                            'shortcut'))
+
+
+def test_parameters_that_do_not_fit_are_put_in_words_for_the_first_layer_they_fail():
+    conv1, conv2 = [[8, 3, 3, 3], [8]], [[8, 8, 3, 3], [8]]
+    cases = [
+        ([['convolution', conv1], ['convolution', [[4, 8, 3, 3], [4]]]], conv1 + conv2, [2, 2],
+         'layer 2 (convolution): your parameters have shapes 4x8x3x3, 4, expected 8x8x3x3, 8: '
+         'check its number of channels'),
+        ([['convolution', conv1], ['convolution', conv2]], conv1, [2],     # one layer too many
+         'layer 2 (convolution): your parameters have shapes 8x8x3x3, 8, expected none'),
+        ([['convolution', [[8, 3, 5, 5], [8]]]], conv1, [2],
+         'layer 1 (convolution): your parameters have shapes 8x3x5x5, 8, expected 8x3x3x3, 8'),
+        ([['dense layer', [[10, 20]]]], [[10, 20], [10]], [2],
+         'layer 1 (dense layer): your parameters have shapes 10x20, expected 10x20, 10: did you '
+         'turn its bias off (use_bias=False)?'),
+        ([['dense layer', [[2, 6]]]], [[3, 4]], [1],      # as many numbers, other shape
+         'layer 1 (dense layer): your parameters have shapes 2x6, expected 3x4: check its '
+         'number of channels'),
+        ([['max pooling', []]], conv1, [2],
+         'layer 1 (max pooling): your parameters have shapes none, expected 8x3x3x3, 8'),
+        ([['batch norm', [[3]]]], [[3]] * 4, [4],
+         'layer 1 (batch norm): your parameters have shapes 3, expected 3, 3, 3, 3'),
+        # every layer fits (a shape of 1s around the same numbers too), but some are missing
+        ([['convolution', [[8, 3, 3, 3], [1, 8, 1, 1]]]], conv1 + conv2, [2, 2],
+         'your layers have other parameters than the reference\'s: expected 8x3x3x3, 8, '
+         '8x8x3x3, 8')]
+    for layers, weights, layout, message in cases:
+        assert fit_problem(layers, weights, layout) == message
+
+
+def test_what_a_forward_returned_is_recorded_with_each_array_named():
+    one, two = nd.array([1, 2]), nd.array([[3]])
+    shape, outputs = returned([one, two])
+    assert shape == ['list', 2]
+    assert [name for name, _ in outputs] == ['output 1', 'output 2']
+    assert outputs[1][1].tolist() == [[3.0]]
+    assert returned(None) == (['other', 'NoneType'], [])
+    assert returned((one, 'text')) == (['other', 'tuple'], [])
+
+
+def test_each_layer_is_observed_with_its_kind_settings_and_activation():
+    def build():
+        blk = nn.HybridSequential()
+        blk.add(nn.Conv2D(2, kernel_size=3, padding=1), nn.LeakyReLU(0.1),
+                nn.HybridLambda(lambda F, x: 2 * x))
+        return blk
+
+    steps = observe(build, (), (1, 3, 4, 4), 'block')['steps']
+    assert [(s['kind'], s['detail'], s['activation'], s['shape']) for s in steps] == [
+        ('convolution', {'kernel': [3, 3], 'pad': [1, 1], 'stride': [1, 1]}, 'leaky relu',
+         [1, 2, 4, 4]),
+        ('HybridLambda layer', {}, None, [1, 2, 4, 4])]
