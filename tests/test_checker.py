@@ -384,3 +384,33 @@ def test_each_layer_is_observed_with_its_kind_settings_and_activation():
         ('convolution', {'kernel': [3, 3], 'pad': [1, 1], 'stride': [1, 1]}, 'leaky relu',
          [1, 2, 4, 4]),
         ('HybridLambda layer', {}, None, [1, 2, 4, 4])]
+
+
+def test_a_student_whose_parameters_do_not_fit_is_observed_without_running_it_further():
+    reference = observe(vgg_block, (2, 8), SHAPE, 'block')
+    seen = observe(lambda: vgg(conv(use_bias=False), conv(), pool()), (), SHAPE, 'block',
+                   reference)
+    assert seen['weights'] is reference['weights']
+    assert (seen['layout'], seen['param_problem'], seen['returned'], seen['outputs']) == (
+        [1, 2, 0], [['convolution', [[8, 3, 3, 3]]], ['convolution', [[8, 8, 3, 3], [8]]],
+                    ['max pooling', []]], ['array', 1], [])
+    assert [s['kind'] for s in seen['steps']] == ['convolution', 'convolution', 'max pooling']
+
+
+def test_a_batch_norm_that_does_not_fit_or_returns_two_arrays_is_observed_as_such():
+    class Twice(nn.BatchNorm):
+        def forward(self, x):
+            out = super().forward(x)
+            return out, out
+
+    reference = observe(lambda: nn.BatchNorm(in_channels=3), (), (4, 3, 5, 5), 'batch_norm')
+    for build, returned_, problem in (
+            (nn.LayerNorm, ['array', 1], [['batch norm', [[5], [5]]]]),
+            # two parameters that fit, two lacking
+            (lambda: nn.LayerNorm(axis=1), ['array', 1], [['batch norm', [[3], [3]]]]),
+            (Twice, ['tuple', 2], None)):
+        seen = observe(build, (), (4, 3, 5, 5), 'batch_norm', reference)
+        assert seen['weights'] is reference['weights']
+        assert {key: value for key, value in seen.items() if key != 'weights'} == {
+            'layout': [], 'steps': [], 'returned': returned_, 'outputs': [],
+            'param_problem': problem}
