@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import os
+import time
 import warnings
 
 import nbformat
@@ -241,3 +242,40 @@ def test_write_template_writes_the_stored_notebook_byte_for_byte(name, tmp_path)
     write_template(name, tmp_path / f'{name}.ipynb')
     with open(os.path.join(TEMPLATES, f'{name}.ipynb'), 'rb') as f:
         assert (tmp_path / f'{name}.ipynb').read_bytes() == f.read()
+
+
+def test_the_public_checks_print_each_verdict_and_the_count(capsys):
+    assert [r.passed for r in run_public_checks('vgg_block', {'vgg_block': vgg_block})] == [
+        True, True]
+    assert capsys.readouterr().out.splitlines() == [
+        'PASS vgg_block(1, 8) on 1x3x16x16: right: the same output as the reference on a '
+        'seeded input (1x8x8x8, through 2 layers)',
+        'PASS vgg_block(2, 16) on 2x4x12x12: right: the same output as the reference on a '
+        'seeded input (2x16x6x6, through 3 layers)',
+        '2 of 2 public checks pass; the teacher also runs hidden ones with other sizes']
+    missing = run_public_checks('residual', {})
+    assert [r.passed for r in missing] == [False, False]
+    assert capsys.readouterr().out.splitlines() == [
+        'FAIL Residual(3) on 2x3x6x6: no Residual defined: define it (with that name) and run '
+        'its cell first',
+        'FAIL Residual(6, True, 2) on 2x3x8x8: no Residual defined: define it (with that name) '
+        'and run its cell first',
+        '0 of 2 public checks pass']
+
+
+def test_the_public_checks_stop_student_code_at_the_time_limit_given(capsys):
+    start = time.monotonic()
+
+    def vgg_block(num_convs, num_channels):
+        while time.monotonic() < start + 6:   # ends, so that a run without the limit fails
+            pass
+
+    results = run_public_checks('vgg_block', {'vgg_block': vgg_block}, timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert [r.passed for r in results] == [False, False]
+    assert capsys.readouterr().out.splitlines() == [
+        'FAIL vgg_block(1, 8) on 1x3x16x16: vgg_block(1, 8) did not finish within 0.5 s: is '
+        'there a loop that never ends?',
+        'FAIL vgg_block(2, 16) on 2x4x12x12: vgg_block(2, 16) did not finish within 0.5 s: is '
+        'there a loop that never ends?',
+        '0 of 2 public checks pass']

@@ -3,11 +3,13 @@ mistakes fail with the first place they go wrong, and student code that
 raises or loops becomes a one-line verdict."""
 import time
 
+import numpy as np
 from mxnet import nd
 from mxnet.gluon import nn
 from mxnet.gluon.contrib.nn import HybridConcurrent
 
-from d2lnets.classroom.checker import check_assignment, check_builder
+from d2lnets.classroom.checker import CheckResult, check_assignment, check_builder, close, judge
+from d2lnets.classroom.observe import fit_problem, observe, returned
 from d2lnets.models.googlenet import Inception
 from d2lnets.models.resnet import Residual
 from d2lnets.models.vgg import vgg_block
@@ -189,3 +191,226 @@ def test_everything_the_block_returns_is_judged():
     for message, shape in cases.items():
         result = check(Returning(shape))
         assert not result.passed and result.message == message
+
+
+def test_a_batch_norm_that_agrees_passes_naming_each_result_and_no_layers():
+    def build():
+        return nn.BatchNorm(in_channels=3)
+
+    reference = observe(build, (), (4, 3, 5, 5), 'batch_norm')
+    student = observe(build, (), (4, 3, 5, 5), 'batch_norm', reference)
+    assert judge(reference, student) == CheckResult(
+        True, 'right: the same output in training, moving mean after a training step, moving '
+              'variance after a training step, output in prediction as the reference on a '
+              'seeded input (4x3x5x5)')
+
+
+def observation(outputs, returned=('array', 1), param_problem=None):
+    """An observation of a block without layers (as a batch normalisation's)."""
+    return {'weights': [np.ones(3, np.float32)] * 4, 'layout': [], 'steps': [],
+            'param_problem': param_problem, 'returned': list(returned), 'outputs': outputs}
+
+
+def test_each_failing_verdict_is_false_and_says_what_differs():
+    want = np.zeros((4, 3), np.float32)
+    reference = observation([['output in training', want]])
+    cases = [
+        (observation([], param_problem=[['batch norm', [[2], [2]]]]),
+         'expected 4 parameters (gamma, beta, moving mean, moving variance) of 3 numbers '
+         'each, got 2, 2'),
+        (observation([], param_problem=[['BatchNorm layer', [[1, 2, 1, 1]]]]),
+         'expected 4 parameters (gamma, beta, moving mean, moving variance) of 3 numbers '
+         'each, got 1x2x1x1'),
+        (observation([], param_problem=[['BatchNorm layer', []]]),
+         'expected 4 parameters (gamma, beta, moving mean, moving variance) of 3 numbers '
+         'each, got none'),
+        (observation([['output in training', want.T]]),
+         'your output in training is 3x4, expected 4x3'),
+        (observation([['output in training', want + 0.5]]),
+         'output in training: your numbers differ from the expected ones by up to 0.5 (your '
+         'mean 0.5, expected 0)'),
+        # results that do not match what the block returned (a forged observation) fail
+        (observation([]), 'your results are 0 arrays, expected 1 (output in training)')]
+    for student, message in cases:
+        assert judge(reference, student) == CheckResult(False, message)
+    pair = observation([['output 1', want], ['output 2', want]], returned=('tuple', 2))
+    assert judge(pair, observation([['output 1', want]], returned=('tuple', 2))) == CheckResult(
+        False, 'your results are 1 arrays, expected 2 (output 1, output 2)')
+
+
+def test_close_is_within_1e_4_of_one_plus_the_largest_expected_number():
+    assert close(np.array([1e-4]), np.array([0.0]))        # the bound itself is close
+    assert not close(np.array([1.5e-4]), np.array([0.0]))
+    assert close(np.array([3.0003, -1.0]), np.array([3.0, -1.0]))
+    assert not close(np.array([3.0005, -1.0]), np.array([3.0, -1.0]))
+    assert not close(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def test_a_block_is_checked_within_the_time_limit_given():
+    start = time.monotonic()
+
+    class Looping(nn.Block):
+        def forward(self, x):
+            while time.monotonic() < start + 6:   # ends, so that a run without the limit fails
+                pass
+            return x
+
+    result = check_assignment(Looping(), vgg_block(2, 8), SHAPE, timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert result == CheckResult(False, 'your block did not finish within 0.5 s: is there a '
+                                        'loop that never ends?')
+
+
+def test_student_code_without_a_name_is_called_your_code():
+    class Builder:
+        def __call__(self, num_convs, num_channels):
+            raise ValueError('not written yet')
+
+    assert check_builder(Builder(), vgg_block, (2, 8), SHAPE) == CheckResult(
+        False, 'your code raised ValueError: not written yet')
+
+
+def step(kind, shape, values=None, activation=None, **detail):
+    values = np.zeros(shape) if values is None else np.array(values)
+    return {'kind': kind, 'detail': detail, 'activation': activation, 'shape': list(shape),
+            'values': values.astype(np.float32)}
+
+
+def layered(steps, output):
+    """An observation of a block with these layers (`step`s) returning `output`."""
+    return {'weights': [], 'layout': [], 'param_problem': None, 'steps': steps,
+            'returned': ['array', 1], 'outputs': [['output', np.array(output, np.float32)]]}
+
+
+def test_a_layer_of_the_wrong_shape_gets_the_hint_its_kind_calls_for():
+    cases = [
+        ('convolution', (1, 8, 16, 16), (1, 6, 16, 16), dict(pad=[1, 1], stride=[1, 1]),
+         ': check the number of output channels'),
+        ('convolution', (1, 8, 16, 12), (1, 8, 14, 10), dict(pad=[0, 0], stride=[1, 1]),
+         ': did you forget padding=1?'),          # the height's, not the width's
+        ('convolution', (1, 8, 16, 16), (1, 8, 14, 16), dict(pad=[0, 1], stride=[1, 1]),
+         ': did you forget padding=1?'),
+        ('convolution', (1, 8, 16, 16), (1, 8, 18, 18), dict(pad=[2, 2], stride=[1, 1]),
+         ': check the padding'),
+        ('convolution', (1, 8, 16, 16), (1, 8, 16, 14), dict(pad=[1, 0], stride=[1, 1]),
+         ': check the padding'),
+        ('convolution', (1, 8, 16, 16), (1, 8, 8, 8), dict(pad=[1, 1], stride=[2, 2]), ''),
+        ('max pooling', (1, 4, 8, 8), (1, 4, 6, 6), dict(pad=[0, 0], stride=[1, 1]),
+         ': check the pooling\'s size, strides and padding')]
+    for kind, want, got, detail, hint in cases:
+        reference = layered([step(kind, want, pad=[1, 1], stride=[1, 1])], np.zeros(want))
+        student = layered([step(kind, got, **detail)], np.zeros(got))
+        assert judge(reference, student) == CheckResult(
+            False, f'layer 1 ({kind}): your output is {"x".join(map(str, got))}, expected '
+                   f'{"x".join(map(str, want))}{hint}')
+
+
+def test_wrong_numbers_are_put_down_to_the_first_layer_that_explains_them():
+    first, second = [[-1.0, 2.0]], [[0.5, 1.0]]
+    reference = [step('convolution', (1, 2), first), step('convolution', (1, 2), second)]
+    # a ReLU the reference's layer lacks (it may come later, in its forward): not by itself
+    # a difference
+    with_relu = step('convolution', (1, 2), [[0.0, 2.0]], 'relu')
+    cases = [
+        ([with_relu, step('convolution', (1, 2), second)], [[1.5, 3.5]],
+         'every layer matches, but the block\'s output differs (by up to 1.5): check how your '
+         'forward combines them, e.g. the sum with the shortcut'),
+        ([with_relu, step('convolution', (1, 2), [[9.0, 9.0]])], [[1.5, 3.5]],
+         'layer 2 (convolution): right shape, wrong numbers: check its settings and what you '
+         'feed it'),
+        ([step('convolution', (1, 2), [[0.27, 0.88]], 'sigmoid')], [[1.5, 3.5]],
+         'layer 1 (convolution): expected no activation, yours has sigmoid'),
+        (reference + [step('batch norm', (1, 2))], [[1.5, 3.5]],
+         'your block has 3 layers, expected 2: layer 3 (batch norm) is extra'),
+        (reference, [[2.0, 1.0]], 'your output has the right channels in another order: check '
+                                  'the order in which you concatenate the paths')]
+    for steps, output, message in cases:
+        assert judge(layered(reference, [[1.0, 2.0]]), layered(steps, output)) == CheckResult(
+            False, message)
+    # an output without channels (one axis) is never "reordered"
+    assert judge(layered(reference, [1.0, 2.0, 3.0]), layered(reference, [3.0, 1.0, 2.0])) == (
+        CheckResult(False, 'every layer matches, but the block\'s output differs (by up to 2): '
+                           'check how your forward combines them, e.g. the sum with the '
+                           'shortcut'))
+
+
+def test_parameters_that_do_not_fit_are_put_in_words_for_the_first_layer_they_fail():
+    conv1, conv2 = [[8, 3, 3, 3], [8]], [[8, 8, 3, 3], [8]]
+    cases = [
+        ([['convolution', conv1], ['convolution', [[4, 8, 3, 3], [4]]]], conv1 + conv2, [2, 2],
+         'layer 2 (convolution): your parameters have shapes 4x8x3x3, 4, expected 8x8x3x3, 8: '
+         'check its number of channels'),
+        ([['convolution', conv1], ['convolution', conv2]], conv1, [2],     # one layer too many
+         'layer 2 (convolution): your parameters have shapes 8x8x3x3, 8, expected none'),
+        ([['convolution', [[8, 3, 5, 5], [8]]]], conv1, [2],
+         'layer 1 (convolution): your parameters have shapes 8x3x5x5, 8, expected 8x3x3x3, 8'),
+        ([['dense layer', [[10, 20]]]], [[10, 20], [10]], [2],
+         'layer 1 (dense layer): your parameters have shapes 10x20, expected 10x20, 10: did you '
+         'turn its bias off (use_bias=False)?'),
+        ([['dense layer', [[2, 6]]]], [[3, 4]], [1],      # as many numbers, other shape
+         'layer 1 (dense layer): your parameters have shapes 2x6, expected 3x4: check its '
+         'number of channels'),
+        ([['max pooling', []]], conv1, [2],
+         'layer 1 (max pooling): your parameters have shapes none, expected 8x3x3x3, 8'),
+        ([['batch norm', [[3]]]], [[3]] * 4, [4],
+         'layer 1 (batch norm): your parameters have shapes 3, expected 3, 3, 3, 3'),
+        # every layer fits (a shape of 1s around the same numbers too), but some are missing
+        ([['convolution', [[8, 3, 3, 3], [1, 8, 1, 1]]]], conv1 + conv2, [2, 2],
+         'your layers have other parameters than the reference\'s: expected 8x3x3x3, 8, '
+         '8x8x3x3, 8')]
+    for layers, weights, layout, message in cases:
+        assert fit_problem(layers, weights, layout) == message
+
+
+def test_what_a_forward_returned_is_recorded_with_each_array_named():
+    one, two = nd.array([1, 2]), nd.array([[3]])
+    shape, outputs = returned([one, two])
+    assert shape == ['list', 2]
+    assert [name for name, _ in outputs] == ['output 1', 'output 2']
+    assert outputs[1][1].tolist() == [[3.0]]
+    assert returned(None) == (['other', 'NoneType'], [])
+    assert returned((one, 'text')) == (['other', 'tuple'], [])
+
+
+def test_each_layer_is_observed_with_its_kind_settings_and_activation():
+    def build():
+        blk = nn.HybridSequential()
+        blk.add(nn.Conv2D(2, kernel_size=3, padding=1), nn.LeakyReLU(0.1),
+                nn.HybridLambda(lambda F, x: 2 * x))
+        return blk
+
+    steps = observe(build, (), (1, 3, 4, 4), 'block')['steps']
+    assert [(s['kind'], s['detail'], s['activation'], s['shape']) for s in steps] == [
+        ('convolution', {'kernel': [3, 3], 'pad': [1, 1], 'stride': [1, 1]}, 'leaky relu',
+         [1, 2, 4, 4]),
+        ('HybridLambda layer', {}, None, [1, 2, 4, 4])]
+
+
+def test_a_student_whose_parameters_do_not_fit_is_observed_without_running_it_further():
+    reference = observe(vgg_block, (2, 8), SHAPE, 'block')
+    seen = observe(lambda: vgg(conv(use_bias=False), conv(), pool()), (), SHAPE, 'block',
+                   reference)
+    assert seen['weights'] is reference['weights']
+    assert (seen['layout'], seen['param_problem'], seen['returned'], seen['outputs']) == (
+        [1, 2, 0], [['convolution', [[8, 3, 3, 3]]], ['convolution', [[8, 8, 3, 3], [8]]],
+                    ['max pooling', []]], ['array', 1], [])
+    assert [s['kind'] for s in seen['steps']] == ['convolution', 'convolution', 'max pooling']
+
+
+def test_a_batch_norm_that_does_not_fit_or_returns_two_arrays_is_observed_as_such():
+    class Twice(nn.BatchNorm):
+        def forward(self, x):
+            out = super().forward(x)
+            return out, out
+
+    reference = observe(lambda: nn.BatchNorm(in_channels=3), (), (4, 3, 5, 5), 'batch_norm')
+    for build, returned_, problem in (
+            (nn.LayerNorm, ['array', 1], [['batch norm', [[5], [5]]]]),
+            # two parameters that fit, two lacking
+            (lambda: nn.LayerNorm(axis=1), ['array', 1], [['batch norm', [[3], [3]]]]),
+            (Twice, ['tuple', 2], None)):
+        seen = observe(build, (), (4, 3, 5, 5), 'batch_norm', reference)
+        assert seen['weights'] is reference['weights']
+        assert {key: value for key, value in seen.items() if key != 'weights'} == {
+            'layout': [], 'steps': [], 'returned': returned_, 'outputs': [],
+            'param_problem': problem}

@@ -5,6 +5,7 @@ but through whole gradings (test_grade.py)."""
 import os
 import resource
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -176,6 +177,24 @@ def test_a_time_out_and_a_crash_are_not_finished():
         run_limited(os._exit, 9)
     assert str(err.value) == 'your code crashed the Python process (exit code 9)'
     assert not err.value.finished
+
+
+def test_a_child_that_closes_its_pipe_and_goes_on_is_waited_for_one_second_then_killed():
+    """Student code may close the pipe its result goes back on and keep
+    running: the grader then waits 1 s for the process to end, no longer,
+    and kills it (were it waited for to the end, a child that closes its
+    pipe and loops would hold the grader past every time limit)."""
+    def close_the_pipe_and_sleep():
+        sys._getframe(1).f_locals['sender'].close()   # _run_child's end of the pipe
+        time.sleep(5)
+
+    start = time.monotonic()
+    with pytest.raises(StudentCodeError) as err:
+        run_limited(close_the_pipe_and_sleep, timeout=30)
+    elapsed = time.monotonic() - start
+    assert str(err.value) == 'your code crashed the Python process (exit code None)'
+    assert not err.value.finished
+    assert 1 <= elapsed < 1.8
 
 
 # The runner's functions that the grader only calls in the sandbox's child,
