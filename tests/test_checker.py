@@ -320,6 +320,9 @@ def test_wrong_numbers_are_put_down_to_the_first_layer_that_explains_them():
          'feed it'),
         ([step('convolution', (1, 2), [[0.27, 0.88]], 'sigmoid')], [[1.5, 3.5]],
          'layer 1 (convolution): expected no activation, yours has sigmoid'),
+        # equal only once a ReLU is applied to both: the leaky ReLU is the difference
+        ([step('convolution', (1, 2), [[-0.25, 2.0]], 'leaky relu'), reference[1]], [[1.5, 3.5]],
+         'layer 1 (convolution): expected no activation, yours has leaky relu'),
         (reference + [step('batch norm', (1, 2))], [[1.5, 3.5]],
          'your block has 3 layers, expected 2: layer 3 (batch norm) is extra'),
         (reference, [[2.0, 1.0]], 'your output has the right channels in another order: check '

@@ -134,10 +134,11 @@ def _layer_count(ref_steps, my_steps):
 
 
 def _relu_equivalent(got, want):
-    """Equal once a ReLU is applied to one or both: the same computation with
-    its ReLU in another place (an `Activation` block here, `F.relu` later)."""
-    relu_got, relu_want = np.maximum(got, 0), np.maximum(want, 0)
-    return close(relu_got, want) or close(got, relu_want) or close(relu_got, relu_want)
+    """Equal once a ReLU is applied to one of them: the same computation with
+    its ReLU in another place (an `Activation` block here, `F.relu` later).
+    Not when only a ReLU on both makes them equal: a leaky ReLU where the
+    reference has none is a wrong activation, not a moved one."""
+    return close(np.maximum(got, 0), want) or close(got, np.maximum(want, 0))
 
 
 def _wrong_numbers(reference, student, name, got, want):
