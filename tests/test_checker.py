@@ -417,3 +417,16 @@ def test_a_batch_norm_that_does_not_fit_or_returns_two_arrays_is_observed_as_suc
         assert {key: value for key, value in seen.items() if key != 'weights'} == {
             'layout': [], 'steps': [], 'returned': returned_, 'outputs': [],
             'param_problem': problem}
+
+
+def test_a_batch_norm_whose_parameters_do_not_fit_is_judged_against_the_real_reference():
+    """The whole path, the fork included: a layer norm (two parameters, not
+    four) handed in for batch normalisation is named, not a KeyError."""
+    def layer_norm(num_features, num_dims):
+        return nn.LayerNorm(axis=1, in_channels=num_features)
+
+    def concise(num_features, num_dims):
+        return nn.BatchNorm(in_channels=num_features)
+    result = check_builder(layer_norm, concise, (3, 4), (4, 3, 5, 5), kind='batch_norm')
+    assert result == CheckResult(False, 'expected 4 parameters (gamma, beta, moving mean, moving '
+                                        'variance) of 3 numbers each, got 3, 3')
