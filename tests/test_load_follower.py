@@ -78,7 +78,6 @@ def follower_of(monkeypatch):
     read from a list."""
     def make(home, usable, loads):
         monkeypatch.setattr(_threads, 'CHOICE', choice(threads=home, usable=usable))
-        monkeypatch.setattr(_threads, 'usable_cores', lambda: usable)
         readings, lines, clock = iter(loads), [], Clock()
 
         def measure():
@@ -262,7 +261,6 @@ def test_train_ch5_runs_its_batches_where_the_load_calls_for_and_ends_each_epoch
     switch on the one-thread place, and the network at home whenever an
     epoch ends and when the training is interrupted."""
     monkeypatch.setattr(_threads, 'CHOICE', choice())
-    monkeypatch.setattr(_threads, 'usable_cores', lambda: 2)
     monkeypatch.setattr(lf, 'CHECK_SECONDS', 0.0)
     monkeypatch.setattr(lf, 'OthersLoad', lambda: lambda: 1.3)
     train, test = batches(), batches(2, seed=1)

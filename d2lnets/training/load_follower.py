@@ -82,9 +82,10 @@ class LoadFollower:
         self.net, self.home = net, list(ctxs)
         self.enabled = enabled
         self.log = log
-        self.home_threads = _threads.CHOICE.threads if enabled else None
+        choice = _threads.CHOICE if enabled else None
+        self.home_threads = choice.threads if choice else None
         self.threads = self.home_threads  # the count the load calls for now
-        self.usable = _threads.usable_cores()
+        self.usable = choice.usable if choice else None
         self._measure = measure if measure is not None else (OthersLoad() if enabled else None)
         self._clock = clock
         self._next_check = clock() + CHECK_SECONDS
