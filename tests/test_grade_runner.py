@@ -13,7 +13,7 @@ import pytest
 
 from d2lnets.classroom import runner
 from d2lnets.classroom.assignments import get_assignment
-from d2lnets.classroom.channel import encode, read_messages
+from d2lnets.classroom.channel import read_messages
 from d2lnets.classroom.grade import _request, reference_observations, Settings
 from d2lnets.classroom.limits import (StudentCodeError, describe_exception, run_limited)
 from d2lnets.classroom.received import verdicts
